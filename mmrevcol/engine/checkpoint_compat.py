@@ -1,0 +1,148 @@
+"""Let ``torch.load(weights_only=True)`` read mmengine's own checkpoints.
+
+Since torch 2.6 ``torch.load`` defaults to ``weights_only=True``. mmengine
+0.10.7 calls ``torch.load`` without that argument, so resuming a run (and
+loading any checkpoint written by :class:`mmengine.runner.Runner`) fails:
+besides tensors, a Runner checkpoint holds
+
+* ``message_hub``: :class:`mmengine.logging.HistoryBuffer` objects whose
+  state holds numpy arrays (``ndarray`` rebuilt by
+  ``numpy._core.multiarray._reconstruct`` with a ``numpy.dtype``) and the
+  buffer's statistics methods, pickled as
+  ``getattr(HistoryBuffer, 'min' | 'max' | 'current' | 'mean')``;
+* numpy scalars (``numpy._core.multiarray.scalar``) in runtime info, e.g. a
+  ``best_score`` kept by ``CheckpointHook(save_best=...)``;
+* parameter scheduler states; ``OneCycleParamScheduler`` stores its
+  annealing function, pickled as
+  ``getattr(OneCycleParamScheduler, '_annealing_cos' | '_annealing_linear')``.
+
+:func:`allow_mmengine_checkpoint_types` adds exactly these to torch's
+allow-list with :func:`torch.serialization.add_safe_globals`. It never turns
+``weights_only`` off and does not wrap ``torch.load``. The pickled
+``builtins.getattr`` is *not* allow-listed: it would let a checkpoint reach
+any attribute of any object it can build (for example a function's
+``__globals__``). It is mapped instead to :func:`restricted_getattr`, which
+resolves only the attribute names listed above on the two mmengine classes
+and raises :class:`pickle.UnpicklingError` for anything else.
+
+Both numpy module paths are registered: ``numpy.core.multiarray`` (pickles
+written with numpy 1.x) and ``numpy._core.multiarray`` (numpy 2.x).
+"""
+import pickle
+from typing import Any, Callable, Dict, FrozenSet, List, Tuple, Union
+
+import numpy as np
+import torch
+
+SafeGlobal = Union[Callable, Tuple[Callable, str]]
+
+#: numpy dtype characters of the numeric and boolean dtypes whose dtype
+#: classes may be rebuilt (bool, signed/unsigned ints, floats, complex).
+NUMERIC_DTYPE_CHARS = '?bBhHiIlLqQefdgFDG'
+
+#: The numpy module paths a ``multiarray`` helper can be pickled under.
+NUMPY_MULTIARRAY_MODULES = ('numpy.core.multiarray', 'numpy._core.multiarray')
+
+
+def _numpy_multiarray():
+    """Return numpy's ``multiarray`` module without a deprecation warning."""
+    try:
+        from numpy._core import multiarray  # numpy >= 2.0
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray
+    return multiarray
+
+
+def _allowed_attributes() -> Dict[type, FrozenSet[str]]:
+    """Return ``{class: attribute names}`` that :func:`restricted_getattr`
+    may resolve; these are the only ``getattr`` reductions in mmengine
+    checkpoints."""
+    from mmengine.logging import HistoryBuffer
+    from mmengine.optim.scheduler.param_scheduler import \
+        OneCycleParamScheduler
+    return {
+        HistoryBuffer: frozenset(('min', 'max', 'current', 'mean')),
+        OneCycleParamScheduler: frozenset(
+            ('_annealing_cos', '_annealing_linear')),
+    }
+
+
+def restricted_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for the pickled ``builtins.getattr`` in mmengine checkpoints.
+
+    Args:
+        obj (Any): The object the pickle asks an attribute of; must be one of
+            the mmengine classes in :func:`_allowed_attributes` itself (not an
+            instance, not a subclass).
+        name (str): The attribute name; must be one listed for ``obj``.
+
+    Returns:
+        Any: ``getattr(obj, name)`` when the pair is allowed.
+
+    Raises:
+        pickle.UnpicklingError: for any other object or attribute name.
+    """
+    allowed = _allowed_attributes()
+    names = None
+    if isinstance(obj, type):
+        for cls, cls_names in allowed.items():
+            if obj is cls:
+                names = cls_names
+                break
+    if names is None or not isinstance(name, str) or name not in names:
+        described = ', '.join(
+            f'{cls.__module__}.{cls.__qualname__}.{{{", ".join(sorted(n))}}}'
+            for cls, n in allowed.items())
+        raise pickle.UnpicklingError(
+            f'checkpoint asks for getattr({obj!r}, {name!r}); with '
+            f'weights_only=True mmrevcol only resolves {described}')
+    return getattr(obj, name)
+
+
+def mmengine_checkpoint_safe_globals() -> List[SafeGlobal]:
+    """Return the allow-list entries mmengine checkpoints need.
+
+    Returns:
+        list: classes/functions (registered under their own
+        ``module.qualname``) and ``(object, 'module.name')`` pairs for
+        objects pickled under another name.
+    """
+    from mmengine.logging import HistoryBuffer
+    from mmengine.optim.scheduler.param_scheduler import \
+        OneCycleParamScheduler
+    multiarray = _numpy_multiarray()
+    entries: List[SafeGlobal] = [
+        HistoryBuffer,
+        OneCycleParamScheduler,
+        np.ndarray,
+        np.dtype,
+        (restricted_getattr, 'builtins.getattr'),
+    ]
+    for module in NUMPY_MULTIARRAY_MODULES:
+        entries.append((multiarray._reconstruct, f'{module}._reconstruct'))
+        entries.append((multiarray.scalar, f'{module}.scalar'))
+    # A dtype is rebuilt with ``numpy.dtype(...)`` and then its state is set
+    # (pickle BUILD), which torch only allows on allow-listed types: the
+    # per-dtype classes (``numpy.dtypes.Float64DType`` ...).
+    dtype_classes = []
+    for char in NUMERIC_DTYPE_CHARS:
+        cls = type(np.dtype(char))
+        if cls not in dtype_classes:
+            dtype_classes.append(cls)
+    entries.extend(dtype_classes)
+    return entries
+
+
+def allow_mmengine_checkpoint_types() -> List[SafeGlobal]:
+    """Allow-list the types in mmengine checkpoints for weights-only loading.
+
+    Calls :func:`torch.serialization.add_safe_globals` with
+    :func:`mmengine_checkpoint_safe_globals`. Idempotent: calling it again
+    registers nothing new (torch keeps a set) and returns the same list.
+
+    Returns:
+        list: the entries that are now allow-listed.
+    """
+    entries = mmengine_checkpoint_safe_globals()
+    torch.serialization.add_safe_globals(entries)
+    return entries

@@ -1,0 +1,4 @@
+"""Optimizer wrapper constructors for mmrevcol backbones."""
+from .layer_decay import RevColLayerDecayOptimWrapperConstructor
+
+__all__ = ['RevColLayerDecayOptimWrapperConstructor']

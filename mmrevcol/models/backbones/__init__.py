@@ -1,0 +1,3 @@
+from .revcolv2 import RevColV2
+
+__all__ = ['RevColV2']

@@ -1,0 +1,547 @@
+"""RevColV2 (paper 000, "RevColV2: Exploring Disentangled Representations in
+Masked Image Modeling"): isotropic ViT columns, bottom-up columns followed by
+top-down columns, joined by reversible connections."""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+
+from ...registry import register_everywhere
+from ..columns import (NUM_LEVELS, ORDERS, ColumnBackboneMixin, RevColumn,
+                       reachable_levels)
+from ..reversible import ColumnStage, run_columns
+from .layers import DropPath, Mlp, window_partition, window_unpartition
+
+
+def resize_pos_embed(pos_embed: torch.Tensor, src_shape: Tuple[int, int],
+                     dst_shape: Tuple[int, int]) -> torch.Tensor:
+    """Bicubically resize a ``(1, H*W, C)`` position embedding.
+
+    Args:
+        pos_embed (Tensor): The embedding, ``(1, src_h * src_w, C)``.
+        src_shape (tuple[int, int]): Its grid ``(src_h, src_w)``.
+        dst_shape (tuple[int, int]): The wanted grid ``(dst_h, dst_w)``.
+
+    Returns:
+        Tensor: ``(1, dst_h * dst_w, C)``.
+    """
+    if tuple(src_shape) == tuple(dst_shape):
+        return pos_embed
+    if pos_embed.shape[1] != src_shape[0] * src_shape[1]:
+        raise ValueError(f'pos_embed has {pos_embed.shape[1]} tokens, which '
+                         f'does not match the grid {tuple(src_shape)}')
+    c = pos_embed.shape[-1]
+    grid = pos_embed.reshape(1, *src_shape, c).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid.float(), size=tuple(dst_shape), mode='bicubic',
+                         align_corners=False).to(pos_embed.dtype)
+    return grid.permute(0, 2, 3, 1).reshape(1, -1, c)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention on ``(B, H, W, C)`` maps, global or in
+    non-overlapping windows (inputs padded to window multiples and unpadded
+    afterwards, as ViTDet; unlike ViTDet the padded tokens are masked out of
+    the attention).
+
+    Args:
+        embed_dims (int): Channels.
+        num_heads (int): Heads.
+        qkv_bias (bool): Bias in the qkv projection. Defaults to True.
+        window_size (int): Window side; 0 means global attention.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, qkv_bias: bool = True,
+                 window_size: int = 0):
+        super().__init__()
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        mask = None
+        if self.window_size > 0:
+            x, pad_hw = window_partition(x, self.window_size)
+            if pad_hw != (H, W):
+                # padded tokens take no part in attention, so the result does
+                # not depend on how far the input is from a window multiple
+                valid = x.new_zeros(1, *pad_hw, 1, dtype=torch.bool)
+                valid[:, :H, :W] = True
+                valid, _ = window_partition(valid, self.window_size)
+                mask = valid.reshape(1, -1, 1, 1, valid.shape[1] *
+                                     valid.shape[2]).expand(B, -1, -1, -1,
+                                                            -1)
+                mask = mask.reshape(-1, 1, 1, mask.shape[-1])
+        b, h, w, _ = x.shape
+        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads,
+                                  C // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2],
+                                             attn_mask=mask)
+        out = self.proj(out.transpose(1, 2).reshape(b, h, w, C))
+        if self.window_size > 0:
+            out = window_unpartition(out, self.window_size, pad_hw, (H, W))
+        return out
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LayerNorm ViT block (self-attention + MLP) on ``(B, H, W, C)``.
+
+    Args:
+        embed_dims (int): Channels.
+        num_heads (int): Heads.
+        mlp_ratio (float): MLP hidden ratio.
+        drop_path (float): Stochastic depth rate.
+        window_size (int): 0 for global attention, else the window side.
+        norm_eps (float): LayerNorm epsilon.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float,
+                 drop_path: float = 0., window_size: int = 0,
+                 norm_eps: float = 1e-6):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.attn = Attention(embed_dims, num_heads, window_size=window_size)
+        self.norm2 = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class V2Level(nn.Module):
+    """The level function ``F`` of RevColV2 (paper 000 sec. 2.2).
+
+    Both inputs are LayerNorm-ed, the one from the previous column also goes
+    through a Linear projection, they are summed and the level's ViT blocks
+    run.
+
+    Args:
+        embed_dims (int): Channels.
+        num_heads (int): Heads.
+        mlp_ratio (float): MLP ratio.
+        drop_paths (list[float]): Stochastic depth rate of each block.
+        prev_level (int | None): The previous-column level read, if any.
+        window_sizes (list[int]): Window size of each block (0 = global).
+        norm_eps (float): LayerNorm epsilon.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float,
+                 drop_paths: Sequence[float], prev_level: Optional[int],
+                 window_sizes: Sequence[int], norm_eps: float = 1e-6):
+        super().__init__()
+        self.prev_levels = () if prev_level is None else (prev_level, )
+        self.norm_same = nn.LayerNorm(embed_dims, eps=norm_eps)
+        if prev_level is not None:
+            self.norm_prev = nn.LayerNorm(embed_dims, eps=norm_eps)
+            self.proj_prev = nn.Linear(embed_dims, embed_dims)
+        self.blocks = nn.ModuleList([
+            TransformerBlock(embed_dims, num_heads, mlp_ratio, dp, ws,
+                             norm_eps)
+            for dp, ws in zip(drop_paths, window_sizes)
+        ])
+
+    def forward(self, same: torch.Tensor,
+                prev: Optional[Sequence[Optional[torch.Tensor]]]
+                ) -> torch.Tensor:
+        x = self.norm_same(same)
+        for k in self.prev_levels:
+            x = x + self.proj_prev(self.norm_prev(prev[k]))
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+@register_everywhere('MODELS')
+class RevColV2(ColumnBackboneMixin, BaseModule):
+    """RevColV2 backbone (paper 000).
+
+    Patch tokens (16x16 patch embedding + learnable absolute position
+    embedding) feed level 0 of every bottom-up (BU) column; BU level ``i``
+    also reads level ``i + 1`` of the previous column. The top-down (TD)
+    columns run levels 3 -> 0: level 3 reads the normalised top level of the
+    last BU column plus a second position embedding (fed to every TD column),
+    level ``i`` also reads level ``i - 1`` of the previous column; the first
+    TD column's previous column is the last BU column, so the whole network
+    is reversible (``x_i^l = F_i^l(...) + gamma_i^l * x_i^{l-1}``).
+
+    Dense tasks get the four levels of the last TD column, each normalised
+    and bilinearly resized from the token grid (stride ``patch_size``) to
+    strides 4/8/16/32 (no FPN, no adapter); classification gets the pooled
+    top level (``out_type='avg_featmap'``), in which case only the levels
+    that can reach it are built.
+
+    Choices where paper 000 is silent (also see the README):
+
+    - shortcut scales ``gamma`` are per channel, initialised to 0.5 like
+      RevCol's ``alpha`` and clamped to ``|gamma| >= 1e-3``;
+    - the first BU column has no shortcut (its previous state is zero) and
+      no inter-column branch;
+    - stochastic depth grows linearly over the blocks of a column, the same
+      schedule in every column (as RevCol V1);
+    - window attention (``window_size > 0``, for detection) keeps global
+      attention in the blocks listed by ``global_attn_indexes`` (indices
+      inside a level; default the last block of each level, which for 3
+      blocks per level is ViTDet's 2, 5, 8, 11); positions stay absolute and
+      are interpolated to the input size, so MIM checkpoints load as they
+      are.
+
+    Args:
+        arch (str | dict): ``'base'`` or ``'large'`` (paper Table 1), or a
+            dict with exactly the keys ``embed_dims``, ``num_heads``,
+            ``mlp_ratio`` (optional, default 4), ``bu_columns``, ``bu_depth``,
+            ``td_columns``, ``td_depth`` (blocks per column, divisible by 4).
+        img_size (int | tuple): Pre-training image size; sets the size of the
+            position embeddings. Defaults to 224.
+        patch_size (int): Patch size. Defaults to 16.
+        in_channels (int): Input channels. Defaults to 3.
+        out_indices (Sequence[int]): Levels of the last TD column to output
+            (0..3). Defaults to (0, 1, 2, 3).
+        out_strides (Sequence[int]): Output stride of levels 0..3.
+            Defaults to (4, 8, 16, 32).
+        extra_strides (Sequence[int]): Extra coarser outputs made by resizing
+            the top level (e.g. ``(64, )`` for five-level heads).
+            Defaults to ().
+        out_type (str): ``'featmap'`` (maps, default) or ``'avg_featmap'``
+            (pooled top level for classification; ``out_indices`` must then
+            be ``(3, )``).
+        drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+        window_size (int): Window attention size; 0 (default) is global.
+        global_attn_indexes (Sequence[int]): Block indices inside each level
+            that keep global attention when ``window_size > 0``.
+            Defaults to (-1, ).
+        reversible (bool): Use the memory-saving reversible backward in
+            training. Defaults to True.
+        frozen_stages (int): -1 freezes nothing, 0 the embeddings, ``k > 0``
+            the embeddings and the first ``k`` columns. Defaults to -1.
+        norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        init_cfg (dict, optional): Initialization config, e.g.
+            ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+    """
+    arch_zoo = {
+        **dict.fromkeys(['b', 'base'], {
+            'embed_dims': 416, 'num_heads': 13, 'mlp_ratio': 4,
+            'bu_columns': 3, 'bu_depth': 12, 'td_columns': 3, 'td_depth': 4
+        }),
+        **dict.fromkeys(['l', 'large'], {
+            'embed_dims': 672, 'num_heads': 12, 'mlp_ratio': 4,
+            'bu_columns': 4, 'bu_depth': 12, 'td_columns': 4, 'td_depth': 4
+        }),
+    }
+    arch_keys = ('embed_dims', 'num_heads', 'mlp_ratio', 'bu_columns',
+                 'bu_depth', 'td_columns', 'td_depth')
+    layer_depth_zero = ('patch_embed', 'pos_embed')
+    OUT_TYPES = ('featmap', 'avg_featmap')
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'base',
+                 img_size: Union[int, Sequence[int]] = 224,
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 out_strides: Sequence[int] = (4, 8, 16, 32),
+                 extra_strides: Sequence[int] = (),
+                 out_type: str = 'featmap',
+                 drop_path_rate: float = 0.,
+                 window_size: int = 0,
+                 global_attn_indexes: Sequence[int] = (-1, ),
+                 reversible: bool = True,
+                 frozen_stages: int = -1,
+                 norm_eps: float = 1e-6,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._parse_arch(arch)
+        s = self.arch_settings
+        self.embed_dims = s['embed_dims']
+        self.patch_size = self._check_int('patch_size', patch_size, 1)
+        self.in_channels = self._check_int('in_channels', in_channels, 1)
+        if isinstance(img_size, int):
+            img_size = (img_size, img_size)
+        if (len(img_size) != 2
+                or any(int(v) < patch_size for v in img_size)):
+            raise ValueError(f'img_size must be an int or (h, w) pair of '
+                             f'sizes >= patch_size {patch_size}, got '
+                             f'{img_size!r}')
+        self.pos_grid = (img_size[0] // patch_size, img_size[1] // patch_size)
+        if out_type not in self.OUT_TYPES:
+            raise ValueError(f'out_type must be one of {self.OUT_TYPES}, got '
+                             f'{out_type!r}')
+        self.out_type = out_type
+        self.out_indices = self._check_out_indices(out_indices)
+        if out_type == 'avg_featmap' and self.out_indices != (3, ):
+            raise ValueError("out_type='avg_featmap' returns the pooled top "
+                             f'level: out_indices must be (3,), got '
+                             f'{tuple(out_indices)!r}')
+        if (len(out_strides) != NUM_LEVELS
+                or any(int(v) <= 0 for v in out_strides)):
+            raise ValueError(f'out_strides must give {NUM_LEVELS} positive '
+                             f'strides, one per level, got {out_strides!r}')
+        self.out_strides = tuple(int(v) for v in out_strides)
+        self.extra_strides = tuple(int(v) for v in extra_strides)
+        if any(v <= 0 for v in self.extra_strides):
+            raise ValueError(f'extra_strides must be positive, got '
+                             f'{extra_strides!r}')
+        if self.extra_strides and (out_type != 'featmap'
+                                   or self.out_indices[-1] != 3):
+            raise ValueError('extra_strides resize the top level: they need '
+                             "out_type='featmap' and out_indices ending with "
+                             f'3, got out_indices={tuple(out_indices)!r}')
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got '
+                             f'{drop_path_rate}')
+        self.window_size = self._check_int('window_size', window_size, 0)
+        self.reversible = bool(reversible)
+        self.frozen_stages = frozen_stages
+
+        dims = self.embed_dims
+        self.patch_embed = nn.Conv2d(in_channels, dims, patch_size,
+                                     stride=patch_size)
+        num_pos = self.pos_grid[0] * self.pos_grid[1]
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, dims))
+
+        # Column layout: BU columns (up), then TD columns (down).
+        directions = (['up'] * s['bu_columns'] + ['down'] * s['td_columns'])
+        depths = ([s['bu_depth']] * s['bu_columns'] +
+                  [s['td_depth']] * s['td_columns'])
+
+        def prev_level(c, i):
+            if c == 0 or (directions[c] == 'up' and i == 3) or (
+                    directions[c] == 'down' and i == 0):
+                return None
+            return i + 1 if directions[c] == 'up' else i - 1
+
+        want = (3, ) if out_type == 'avg_featmap' else self.out_indices
+        stage_inputs = [(s['bu_columns'] - 1, 3)] if s['td_columns'] else []
+        built = reachable_levels(
+            directions,
+            lambda c, i: () if prev_level(c, i) is None else
+            (prev_level(c, i), ), want, stage_inputs)
+
+        columns = []
+        for c, (direction, depth) in enumerate(zip(directions, depths)):
+            per_level = depth // NUM_LEVELS
+            dprs = [drop_path_rate * k / max(depth - 1, 1)
+                    for k in range(depth)]
+            levels: List[Optional[nn.Module]] = [None] * NUM_LEVELS
+            for pos, i in enumerate(ORDERS[direction]):
+                if i not in built[c]:
+                    continue
+                ws = [self.window_size] * per_level
+                for g in global_attn_indexes:
+                    if not -per_level <= g < per_level:
+                        raise ValueError(
+                            f'global_attn_indexes entries index blocks '
+                            f'inside a level of {per_level} blocks, got '
+                            f'{tuple(global_attn_indexes)!r}')
+                    ws[g] = 0
+                levels[i] = V2Level(
+                    dims, s['num_heads'], s['mlp_ratio'],
+                    dprs[pos * per_level:(pos + 1) * per_level],
+                    prev_level(c, i), ws, norm_eps)
+            columns.append(
+                RevColumn(levels, [dims] * NUM_LEVELS, direction,
+                          first=(c == 0), channels_last=True))
+        self.columns = nn.ModuleList(columns)
+        self.num_bu_columns = s['bu_columns']
+
+        if s['td_columns']:
+            self.td_norm = nn.LayerNorm(dims, eps=norm_eps)
+            self.td_pos_embed = nn.Parameter(torch.zeros(1, num_pos, dims))
+        for i in self.out_indices:
+            self.add_module(f'out_norm{i}', nn.LayerNorm(dims, eps=norm_eps))
+
+        self._init_params()
+        self._register_load_state_dict_pre_hook(self._resize_pos_on_load)
+        self._freeze_stages()
+
+    # ------------------------------------------------------------ arguments
+    @staticmethod
+    def _check_int(name, value, minimum):
+        if not isinstance(value, int) or value < minimum:
+            raise ValueError(f'{name} must be an int >= {minimum}, got '
+                             f'{value!r}')
+        return value
+
+    def _parse_arch(self, arch) -> Dict:
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in self.arch_zoo:
+                raise ValueError(f'arch {arch!r} is not one of '
+                                 f'{sorted(set(self.arch_zoo))} (or a dict '
+                                 f'with keys {self.arch_keys})')
+            return dict(self.arch_zoo[key])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got '
+                            f'{type(arch).__name__}')
+        unknown = set(arch) - set(self.arch_keys)
+        missing = set(self.arch_keys) - set(arch) - {'mlp_ratio'}
+        if unknown or missing:
+            raise ValueError(
+                f'custom arch must have exactly the keys {self.arch_keys} '
+                f'(mlp_ratio optional); unknown: {sorted(unknown)}, '
+                f'missing: {sorted(missing)}')
+        s = {'mlp_ratio': 4, **arch}
+        for key in ('embed_dims', 'num_heads', 'bu_columns', 'bu_depth',
+                    'td_depth'):
+            self._check_int(f'arch[{key!r}]', s[key], 1)
+        self._check_int("arch['td_columns']", s['td_columns'], 0)
+        for key in ('bu_depth', 'td_depth'):
+            if s[key] % NUM_LEVELS:
+                raise ValueError(f'arch[{key!r}] must be divisible by '
+                                 f'{NUM_LEVELS} (blocks are split evenly '
+                                 f'over the levels), got {s[key]}')
+        if s['embed_dims'] % s['num_heads']:
+            raise ValueError(f"arch['embed_dims'] {s['embed_dims']} must be "
+                             f"divisible by arch['num_heads'] "
+                             f"{s['num_heads']}")
+        if not s['mlp_ratio'] > 0:
+            raise ValueError(f"arch['mlp_ratio'] must be > 0, got "
+                             f"{s['mlp_ratio']}")
+        return s
+
+    @staticmethod
+    def _check_out_indices(out_indices) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        out = []
+        for i in out_indices:
+            if not isinstance(i, int) or not -NUM_LEVELS <= i < NUM_LEVELS:
+                raise ValueError(f'out_indices must hold level indices in '
+                                 f'[0, {NUM_LEVELS - 1}] (negatives count '
+                                 f'from the top), got {tuple(out_indices)!r}')
+            out.append(i % NUM_LEVELS)
+        if not out or len(set(out)) != len(out):
+            raise ValueError(f'out_indices must be non-empty and unique, got '
+                             f'{tuple(out_indices)!r}')
+        return tuple(out)
+
+    # -------------------------------------------------------------- weights
+    def _init_params(self):
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        w = self.patch_embed.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        trunc_normal_(self.pos_embed, std=.02)
+        if hasattr(self, 'td_pos_embed'):
+            trunc_normal_(self.td_pos_embed, std=.02)
+
+    def _resize_pos_on_load(self, state_dict, prefix, *args, **kwargs):
+        for name in ('pos_embed', 'td_pos_embed'):
+            key = prefix + name
+            if key not in state_dict or not hasattr(self, name):
+                continue
+            ckpt = state_dict[key]
+            mine = getattr(self, name)
+            if ckpt.shape == mine.shape:
+                continue
+            src = int(round(math.sqrt(ckpt.shape[1])))
+            if src * src != ckpt.shape[1] or ckpt.shape[-1] != mine.shape[-1]:
+                raise ValueError(
+                    f'cannot resize {key} of shape {tuple(ckpt.shape)} to '
+                    f'{tuple(mine.shape)}: only square token grids with '
+                    f'{mine.shape[-1]} channels can be interpolated')
+            state_dict[key] = resize_pos_embed(ckpt, (src, src),
+                                               self.pos_grid)
+            print_log(
+                f'Resize {key} from {src}x{src} to '
+                f'{self.pos_grid[0]}x{self.pos_grid[1]} tokens', 'current')
+
+    def no_weight_decay(self):
+        """Parameter names without weight decay (position embeddings)."""
+        return {'pos_embed', 'td_pos_embed'}
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed]
+        self.pos_embed.requires_grad = False
+        frozen += list(self.columns[:self.frozen_stages])
+        for m in frozen:
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    # -------------------------------------------------------------- forward
+    def _td_input(self, states):
+        top = self.td_norm(states[3])
+        h, w = top.shape[1:3]
+        pos = resize_pos_embed(self.td_pos_embed, self.pos_grid, (h, w))
+        return top + pos.reshape(1, h, w, -1)
+
+    def stages(self) -> List[ColumnStage]:
+        """The column stages run by the reversible engine."""
+        nbu = self.num_bu_columns
+        stages = [ColumnStage(self.columns[:nbu])]
+        if len(self.columns) > nbu:
+            stages.append(ColumnStage(self.columns[nbu:], self._td_input))
+        return stages
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch-embed an image batch (padded to patch multiples) into
+        ``(B, h, w, C)`` tokens with position embeddings."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'RevColV2 expects (B, {self.in_channels}, H, '
+                             f'W) inputs (in_channels={self.in_channels}), '
+                             f'got shape {tuple(x.shape)}')
+        p = self.patch_size
+        H, W = x.shape[-2:]
+        pad_h, pad_w = (-H) % p, (-W) % p
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        x = self.patch_embed(x).permute(0, 2, 3, 1)
+        h, w = x.shape[1:3]
+        pos = resize_pos_embed(self.pos_embed, self.pos_grid, (h, w))
+        return x + pos.reshape(1, h, w, -1)
+
+    def _resize(self, feat: torch.Tensor, stride: int,
+                image_hw: Tuple[int, int]) -> torch.Tensor:
+        """Resize a ``(B, C, h, w)`` map from stride ``patch_size`` to
+        ``stride`` and crop it to the unpadded image."""
+        h, w = feat.shape[-2:]
+        size = (math.ceil(h * self.patch_size / stride),
+                math.ceil(w * self.patch_size / stride))
+        if size != (h, w):
+            feat = F.interpolate(feat, size=size, mode='bilinear',
+                                 align_corners=False)
+        out_h = math.ceil(image_hw[0] / stride)
+        out_w = math.ceil(image_hw[1] / stride)
+        return feat[..., :out_h, :out_w]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        image_hw = tuple(x.shape[-2:])
+        tokens = self.embed(x)
+        states = run_columns(self.stages(), tokens,
+                             reversible=self.reversible and self.training)
+        if self.out_type == 'avg_featmap':
+            top = self.out_norm3(states[3].mean(dim=(1, 2)))
+            return (top, )
+        outs = []
+        for i in self.out_indices:
+            feat = getattr(self, f'out_norm{i}')(states[i])
+            feat = feat.permute(0, 3, 1, 2)
+            outs.append(self._resize(feat, self.out_strides[i], image_hw))
+        for stride in self.extra_strides:
+            top = outs[self.out_indices.index(3)]
+            size = (math.ceil(image_hw[0] / stride),
+                    math.ceil(image_hw[1] / stride))
+            outs.append(F.interpolate(top, size=size, mode='bilinear',
+                                      align_corners=False))
+        return tuple(outs)

@@ -1,0 +1,317 @@
+"""The column/level machinery shared by RevCol (V1) and RevColV2.
+
+A RevCol network is a sequence of *columns*, each holding four *levels*.
+Level ``i`` of column ``l`` computes (paper 000 eq. 1/2, paper 004 eq. 4)::
+
+    x_i^l = F_i^l(same, prev) + gamma_i^l * x_i^{l-1}
+
+``same`` is the level computed just before it in the same column (the
+column input for the first level in the column's order) and ``prev`` is the
+state of the previous column, from which ``F_i`` reads the levels listed in
+its ``prev_levels`` attribute. Because every level that ``F_i`` reads from
+the previous column comes *later* in the column's order, the previous state
+can be rebuilt level by level in reverse order with
+``x_i^{l-1} = (x_i^l - F_i^l(same, prev)) / gamma_i^l`` (:func:`invert_level`).
+
+What differs between the models is only ``F`` and the order: V1 and the V2
+bottom-up columns run levels ``0 -> 3``, the V2 top-down columns ``3 -> 0``.
+Levels that a network never needs (e.g. the lower levels of the last
+top-down columns in classification) are simply not built (``None``); built
+levels always form a prefix of the column order.
+"""
+import re
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+#: Level orders by column direction.
+ORDERS = {'up': (0, 1, 2, 3), 'down': (3, 2, 1, 0)}
+NUM_LEVELS = 4
+
+
+def invert_level(y: torch.Tensor, f: torch.Tensor,
+                 gamma: torch.Tensor) -> torch.Tensor:
+    """Rebuild ``x^{l-1}`` from ``x^l = f + gamma * x^{l-1}`` (the one place
+    the inverse is written)."""
+    return (y - f) / gamma
+
+
+class RevColumn(nn.Module):
+    """One reversible column: four levels and their shortcut scales.
+
+    Args:
+        levels (Sequence[nn.Module | None]): ``F_0 .. F_3``, indexed by level.
+            ``None`` marks a level that is not built. Each module is called as
+            ``F(same, prev)`` and has a ``prev_levels`` tuple naming the
+            previous-column levels it reads.
+        channels (Sequence[int]): Channels of each level (shortcut scale size).
+        direction (str): ``'up'`` (levels 0 -> 3) or ``'down'`` (3 -> 0).
+        first (bool): The column has no previous column: no shortcut scales
+            and ``prev`` is ``None``.
+        channels_last (bool): States are ``(B, H, W, C)`` (True, V2) or
+            ``(B, C, H, W)`` (False, V1); sets the shape of the scales.
+        scale_init (float): Initial shortcut scale. Defaults to 0.5 (RevCol).
+        min_scale (float): ``|gamma|`` is clamped to at least this value (sign
+            kept) before every use, so the inverse exists. Defaults to 1e-3.
+    """
+
+    def __init__(self,
+                 levels: Sequence[Optional[nn.Module]],
+                 channels: Sequence[int],
+                 direction: str = 'up',
+                 first: bool = False,
+                 channels_last: bool = True,
+                 scale_init: float = 0.5,
+                 min_scale: float = 1e-3):
+        super().__init__()
+        if direction not in ORDERS:
+            raise ValueError(f'direction must be one of {sorted(ORDERS)}, '
+                             f'got {direction!r}')
+        if len(levels) != NUM_LEVELS or len(channels) != NUM_LEVELS:
+            raise ValueError(f'a column has {NUM_LEVELS} levels, got '
+                             f'{len(levels)} level modules and '
+                             f'{len(channels)} channel entries')
+        if min_scale <= 0:
+            raise ValueError(f'min_scale must be > 0, got {min_scale}')
+        self.direction = direction
+        self.first = first
+        self.min_scale = min_scale
+        order = ORDERS[direction]
+        built = [i for i in order if levels[i] is not None]
+        if not built or tuple(built) != order[:len(built)]:
+            raise ValueError(
+                f'built levels {built} must be a non-empty prefix of the '
+                f'{direction!r} order {order}')
+        #: Built levels in computation order.
+        self.order: Tuple[int, ...] = tuple(built)
+        for pos, i in enumerate(self.order):
+            later = set(order[pos + 1:])
+            reads = tuple(getattr(levels[i], 'prev_levels', ()))
+            if first and reads:
+                raise ValueError(f'level {i} of a first column reads previous'
+                                 f' levels {reads}')
+            if not set(reads) <= later:
+                raise ValueError(
+                    f'level {i} reads previous-column levels {reads}; only '
+                    f'levels after it in the order ({sorted(later)}) keep the '
+                    f'column invertible')
+        self.levels = nn.ModuleList(levels)
+        for i in self.order:
+            if not first:
+                shape = (channels[i], ) if channels_last else (1, channels[i],
+                                                               1, 1)
+                self.register_parameter(
+                    f'gamma{i}',
+                    nn.Parameter(torch.full(shape, float(scale_init))))
+
+    def gamma(self, i: int) -> torch.Tensor:
+        """Shortcut scale of level ``i``."""
+        return getattr(self, f'gamma{i}')
+
+    @torch.no_grad()
+    def clamp_scales_(self) -> None:
+        """Keep every ``|gamma| >= min_scale`` (sign kept), in place."""
+        if self.first:
+            return
+        for i in self.order:
+            g = self.gamma(i)
+            sign = torch.where(g < 0, -1.0, 1.0).to(g.dtype)
+            g.copy_(sign * g.abs().clamp(min=self.min_scale))
+
+    def same_source(self, i: int) -> Optional[int]:
+        """Level whose new state is ``same`` for level ``i`` (None: the column
+        input)."""
+        pos = self.order.index(i)
+        return None if pos == 0 else self.order[pos - 1]
+
+    def forward(self, x: torch.Tensor,
+                prev: Optional[Sequence[Optional[torch.Tensor]]] = None,
+                before_level=None) -> List[Optional[torch.Tensor]]:
+        """Compute the column's states.
+
+        Args:
+            x (Tensor): The column input (fed to the first level in order).
+            prev (list[Tensor | None] | None): Previous column states by
+                level; ``None`` for a first column.
+            before_level (callable, optional): Called as ``before_level(i)``
+                before level ``i`` runs (the reversible engine records RNG
+                states there).
+
+        Returns:
+            list[Tensor | None]: The new states by level (``None`` where the
+            level is not built).
+        """
+        if (prev is None) != self.first:
+            raise ValueError('a first column takes no previous states and '
+                             'every other column needs them')
+        self.clamp_scales_()
+        states: List[Optional[torch.Tensor]] = [None] * NUM_LEVELS
+        same = x
+        for i in self.order:
+            if before_level is not None:
+                before_level(i)
+            y = self.levels[i](same, prev)
+            if not self.first:
+                y = y + self.gamma(i) * prev[i]
+            states[i] = y
+            same = y
+        return states
+
+    @torch.no_grad()
+    def inverse(self, x: torch.Tensor,
+                states: Sequence[Optional[torch.Tensor]],
+                known_prev: Optional[Sequence[Optional[torch.Tensor]]] = None
+                ) -> List[Optional[torch.Tensor]]:
+        """Rebuild the previous column's states from this column's states.
+
+        Args:
+            x (Tensor): The column input.
+            states (list[Tensor | None]): This column's states.
+            known_prev (list[Tensor | None], optional): Previous states that
+                cannot be rebuilt because this column does not build their
+                level (they must be given).
+
+        Returns:
+            list[Tensor | None]: The previous column's states.
+        """
+        if self.first:
+            raise ValueError('a first column has no previous column')
+        prev: List[Optional[torch.Tensor]] = list(known_prev or
+                                                  [None] * NUM_LEVELS)
+        for i in reversed(self.order):
+            src = self.same_source(i)
+            same = x if src is None else states[src]
+            f = self.levels[i](same, prev)
+            prev[i] = invert_level(states[i], f, self.gamma(i))
+        return prev
+
+
+_COLUMN_PARAM = re.compile(r'^columns\.(\d+)\.(.*)$')
+_LEVEL_PARAM = re.compile(r'^levels\.(\d+)\.blocks\.(\d+)\.')
+_LEVEL_ANY = re.compile(r'^(?:levels|gamma)\.?(\d+)')
+
+
+class ColumnBackboneMixin:
+    """Shared by the column backbones: ``get_layer_depth`` and a
+    checkpoint-optional ``init_weights``.
+
+    ``get_layer_depth`` works for any backbone whose columns live in
+    ``self.columns`` and whose level modules keep their blocks in
+    ``levels.{i}.blocks``.
+
+    The depth of a block is ``column index + block index within the column``
+    (counted in the column's order) ``+ 1``, i.e. the length of the shortest
+    path from the input in the column grid, as the official RevCol layer-decay
+    rule. Level fusion layers and shortcut scales take the depth of their
+    level's first block, embeddings/stem (``layer_depth_zero`` prefixes) 0,
+    and everything else of the backbone (output norms, the V2 top-down input
+    norm) ``num_layers - 1``, like parameters outside the backbone.
+    """
+
+    #: Parameter name prefixes (inside the backbone) with depth 0.
+    layer_depth_zero: Tuple[str, ...] = ()
+
+    def init_weights(self):
+        """Load ``init_cfg`` (e.g. ``Pretrained`` with ``prefix``).
+
+        ``dict(type='Pretrained', checkpoint=None)`` is accepted and means
+        "no checkpoint yet" (the configs ship it so that
+        ``--cfg-options model.backbone.init_cfg.checkpoint=PATH`` works): the
+        random initialisation is kept and a warning says so.
+        """
+        cfg = getattr(self, 'init_cfg', None)
+        if (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+                and not cfg.get('checkpoint')):
+            from mmengine.logging import print_log
+            print_log(
+                f'{type(self).__name__}: init_cfg is Pretrained without a '
+                'checkpoint; keeping the random initialisation. Set '
+                'model.backbone.init_cfg.checkpoint to fine-tune.',
+                'current', level=30)
+            return
+        super().init_weights()
+
+    def _level_block_offsets(self, column: RevColumn) -> dict:
+        offsets, total = {}, 0
+        for i in column.order:
+            offsets[i] = total
+            total += len(column.levels[i].blocks)
+        offsets['total'] = total
+        return offsets
+
+    @property
+    def num_layers(self) -> int:
+        """Number of layer depths: embeddings, blocks, head side."""
+        deepest = 0
+        for c, column in enumerate(self.columns):
+            deepest = max(deepest,
+                          c + self._level_block_offsets(column)['total'])
+        return deepest + 2
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Get the layer-wise depth of a parameter.
+
+        Args:
+            param_name (str): The name of the parameter.
+            prefix (str): The prefix of the backbone in ``param_name``
+                (e.g. ``'backbone.'``). Defaults to ''.
+
+        Returns:
+            tuple[int, int]: The layer depth and the number of layers.
+        """
+        num_layers = self.num_layers
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):]
+        if name.startswith(self.layer_depth_zero):
+            return 0, num_layers
+        match = _COLUMN_PARAM.match(name)
+        if match is None:
+            return num_layers - 1, num_layers
+        c, rest = int(match.group(1)), match.group(2)
+        offsets = self._level_block_offsets(self.columns[c])
+        block = _LEVEL_PARAM.match(rest)
+        if block is not None:
+            level, k = int(block.group(1)), int(block.group(2))
+            return c + offsets[level] + k + 1, num_layers
+        level = _LEVEL_ANY.match(rest)
+        if level is not None:
+            return c + offsets[int(level.group(1))] + 1, num_layers
+        return c + 1, num_layers
+
+
+def reachable_levels(directions: Sequence[str],
+                     prev_levels_of,
+                     out_levels: Sequence[int],
+                     stage_inputs: Sequence[Tuple[int, int]] = ()
+                     ) -> List[Tuple[int, ...]]:
+    """Which levels each column must build so that ``out_levels`` of the last
+    column can be computed.
+
+    Args:
+        directions (list[str]): Direction of each column (``'up'``/``'down'``).
+        prev_levels_of (callable): ``(column, level) -> tuple`` of the
+            previous-column levels that level reads.
+        out_levels (list[int]): Levels wanted from the last column.
+        stage_inputs (list[tuple[int, int]]): ``(column, level)`` pairs whose
+            state is read by a later stage's input (always needed).
+
+    Returns:
+        list[tuple[int]]: The levels to build, per column.
+    """
+    needed: List[set] = [set() for _ in directions]
+    for c, i in stage_inputs:
+        needed[c].add(i)
+    wanted = set(out_levels)
+    for c in range(len(directions) - 1, -1, -1):
+        wanted |= needed[c]
+        order = ORDERS[directions[c]]
+        last = max(order.index(i) for i in wanted)
+        built = order[:last + 1]
+        needed[c] = set(built)
+        wanted = set(built)
+        for i in built:  # the shortcut reads level i, F_i its prev_levels
+            wanted |= set(prev_levels_of(c, i))
+    return [tuple(i for i in ORDERS[d] if i in needed[c])
+            for c, d in enumerate(directions)]

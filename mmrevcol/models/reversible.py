@@ -1,0 +1,340 @@
+"""The reversible engine: run a sequence of columns keeping one column alive.
+
+:func:`run_columns` runs *stages* of :class:`~mmrevcol.models.columns.RevColumn`
+objects. A stage is a list of columns sharing one input: the first stage's
+input is given (stem output / patch tokens), a later stage's input is made by
+its ``input_fn`` from the final states of the stage before it (RevColV2: the
+top-down columns read the normalised top level of the last bottom-up column).
+
+With ``reversible=True`` and grad enabled, the forward runs without building
+a graph and keeps only: the first stage input, the later stage inputs, the
+last column's states and the few states that leave the reversible stream
+(levels a column does not build but the next one reads). The backward walks
+the columns from last to first; for each level, in reverse order, it
+recomputes ``F`` with grad (restoring the RNG state of the forward and the
+autocast state), rebuilds the previous state with
+:func:`~mmrevcol.models.columns.invert_level`, and back-propagates through
+``F + gamma * x_prev``. Parameter gradients accumulate through the normal
+autograd machinery (so DDP hooks and gradient accumulation work); parameters
+are not inputs of the autograd function.
+"""
+import contextlib
+from typing import Callable, List, NamedTuple, Optional, Sequence
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from .columns import NUM_LEVELS, RevColumn, invert_level
+
+States = List[Optional[torch.Tensor]]
+
+
+class ColumnStage(NamedTuple):
+    """Columns that share one input.
+
+    Attributes:
+        columns (list[RevColumn]): The columns, in order.
+        input_fn (callable | None): Makes this stage's input from the previous
+            stage's final states; ``None`` for the first stage.
+    """
+    columns: Sequence[RevColumn]
+    input_fn: Optional[Callable[[States], torch.Tensor]] = None
+
+
+def _flatten(stages: Sequence[ColumnStage]):
+    cols = []
+    for k, stage in enumerate(stages):
+        if (k == 0) != (stage.input_fn is None):
+            raise ValueError('only the first stage takes the external input; '
+                             'every later stage needs an input_fn')
+        for col in stage.columns:
+            cols.append((k, col))
+    if not cols:
+        raise ValueError('run_columns needs at least one column')
+    return cols
+
+
+def _run_plain(stages: Sequence[ColumnStage], x: torch.Tensor,
+               before_level=None, keep_all: bool = False):
+    states, inputs, history = None, [], []
+    c = 0
+    for k, stage in enumerate(stages):
+        inp = x if k == 0 else stage.input_fn(states)
+        inputs.append(inp)
+        for col in stage.columns:
+            hook = None if before_level is None else (
+                lambda i, c=c, states=states: before_level(c, i, states))
+            states = col(inp, states, before_level=hook)
+            if keep_all:
+                history.append(states)
+            c += 1
+    return states, inputs, history
+
+
+# ----------------------------------------------------------------- RNG / amp
+def _cuda_devices(tensor: torch.Tensor) -> List[int]:
+    return [tensor.device.index or 0] if tensor.is_cuda else []
+
+
+def _get_rng(devices):
+    return (torch.get_rng_state(),
+            [torch.cuda.get_rng_state(d) for d in devices])
+
+
+@contextlib.contextmanager
+def _rng_restored(state, devices):
+    """Run with the recorded RNG state, leaving the global generators as they
+    were (no reseeding), like ``torch.utils.checkpoint``."""
+    with torch.random.fork_rng(devices=devices, device_type='cuda'):
+        torch.set_rng_state(state[0])
+        for d, s in zip(devices, state[1]):
+            torch.cuda.set_rng_state(s, d)
+        yield
+
+
+def _amp_device_types():
+    return ('cpu', 'cuda') if torch.cuda.is_available() else ('cpu', )
+
+
+def _capture_autocast():
+    return [(dt, torch.is_autocast_enabled(dt), torch.get_autocast_dtype(dt))
+            for dt in _amp_device_types()]
+
+
+@contextlib.contextmanager
+def _autocast_restored(captured):
+    with contextlib.ExitStack() as stack:
+        for device_type, enabled, dtype in captured:
+            stack.enter_context(
+                torch.autocast(device_type=device_type, dtype=dtype,
+                               enabled=enabled))
+        yield
+
+
+def _check_ddp() -> None:
+    active = getattr(DistributedDataParallel, '_get_active_ddp_module',
+                     None)
+    ddp = active() if active is not None else None
+    if ddp is not None and getattr(ddp, 'find_unused_parameters', False):
+        raise RuntimeError(
+            'reversible RevCol backbones compute parameter gradients inside '
+            'their own backward, so DistributedDataParallel must run with '
+            'find_unused_parameters=False (or static_graph=True); got '
+            'find_unused_parameters=True. Set it to False in '
+            "model_wrapper_cfg, or build the backbone with reversible=False.")
+
+
+def _add(a: Optional[torch.Tensor], b: Optional[torch.Tensor]):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+# ------------------------------------------------------------ the function
+class _ReversibleColumns(torch.autograd.Function):
+    """Inputs: ``stages`` (not a tensor), ``dummy`` (an empty tensor that
+    requires grad, so the backward runs even when ``x`` needs no grad) and
+    ``x``. Outputs: the built levels of the last column, in its order."""
+
+    @staticmethod
+    def forward(ctx, stages, dummy, x):
+        _check_ddp()
+        cols = _flatten(stages)
+        devices = _cuda_devices(x)
+        rng, leaving = {}, {}
+
+        def record(c, i, prev):
+            rng[(c, i)] = _get_rng(devices)
+            col = cols[c][1]
+            if prev is not None and i == col.order[0]:
+                for k in range(NUM_LEVELS):
+                    if prev[k] is not None and k not in col.order:
+                        leaving[(c - 1, k)] = prev[k]
+
+        # Function.forward runs with grad disabled: no graph is built and
+        # only the tensors saved below outlive this call.
+        states, inputs, _ = _run_plain(stages, x, before_level=record)
+        last = cols[-1][1]
+        outputs = [states[i] for i in last.order]
+        ctx.engine = (stages, cols, rng, devices, _capture_autocast())
+        ctx.num_inputs = len(inputs)
+        ctx.leaving_keys = list(leaving)
+        ctx.save_for_backward(*inputs, *outputs, *leaving.values())
+        return tuple(outputs)
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        stages, cols, rng, devices, autocast_state = ctx.engine
+        saved = ctx.saved_tensors
+        n_in, last = ctx.num_inputs, cols[-1][1]
+        inputs = saved[:n_in]
+        outputs = saved[n_in:n_in + len(last.order)]
+        leaving = dict(zip(ctx.leaving_keys, saved[n_in + len(last.order):]))
+
+        y: States = [None] * NUM_LEVELS
+        g: States = [None] * NUM_LEVELS
+        for i, out, grad in zip(last.order, outputs, grad_outputs):
+            y[i], g[i] = out.detach(), grad
+        grad_x = None
+        c = len(cols) - 1
+        with torch.enable_grad(), _autocast_restored(autocast_state):
+            for k in range(len(stages) - 1, -1, -1):
+                stage = stages[k]
+                s = inputs[k].detach()
+                need_s = k > 0 or ctx.needs_input_grad[2]
+                grad_s = None
+                for col in reversed(stage.columns):
+                    known = [leaving.get((c - 1, lv)) for lv in
+                             range(NUM_LEVELS)]
+                    y, g, gs = _column_backward(col, s, y, g, known, need_s,
+                                                rng, c, devices)
+                    grad_s = _add(grad_s, gs)
+                    c -= 1
+                if k > 0:
+                    # y holds the final states of stage k-1 (as rebuilt);
+                    # route the stage input's gradient through input_fn.
+                    leaves = [t.detach().requires_grad_() if t is not None
+                              else None for t in y]
+                    s_again = stage.input_fn(leaves)
+                    if grad_s is not None and s_again.requires_grad:
+                        torch.autograd.backward(s_again, grad_s)
+                    g = [_add(gi, leaf.grad if leaf is not None else None)
+                         for gi, leaf in zip(g, leaves)]
+                else:
+                    grad_x = grad_s
+        return None, None, grad_x
+
+
+def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
+                     known_prev: States, need_s: bool, rng, c: int, devices):
+    """Rebuild the previous column's states and back-propagate one column.
+
+    Returns the previous states (detached), their gradients and the gradient
+    of the column input ``s``.
+    """
+    prev = [t.detach().requires_grad_() if t is not None else None
+            for t in known_prev]
+    g = list(g)
+    grad_s = None
+    for i in reversed(col.order):
+        src = col.same_source(i)
+        if src is None:
+            same = s.detach().requires_grad_(need_s)
+        else:
+            same = y[src].detach().requires_grad_()
+        with _rng_restored(rng[(c, i)], devices):
+            f = col.levels[i](same, None if col.first else prev)
+        if col.first:
+            out = f
+        else:
+            gamma = col.gamma(i)
+            with torch.no_grad():
+                prev[i] = invert_level(y[i], f, gamma).requires_grad_()
+            out = f + gamma * prev[i]
+        if g[i] is not None and out.requires_grad:
+            torch.autograd.backward(out, g[i])
+        if same.grad is not None:
+            if src is None:
+                grad_s = _add(grad_s, same.grad)
+            else:
+                g[src] = _add(g[src], same.grad)
+    if col.first:
+        return [None] * NUM_LEVELS, [None] * NUM_LEVELS, grad_s
+    new_y = [t.detach() if t is not None else None for t in prev]
+    new_g = [t.grad if t is not None else None for t in prev]
+    return new_y, new_g, grad_s
+
+
+# ------------------------------------------------------------------ public
+class SavedTensorCounter:
+    """What :func:`saved_tensor_bytes` counted."""
+
+    def __init__(self):
+        self.bytes = 0
+        self.count = 0
+
+
+@contextlib.contextmanager
+def saved_tensor_bytes(exclude=()):
+    """Count the bytes autograd saves for backward inside the block.
+
+    Each storage is counted once (views of one tensor share it); storages of
+    ``exclude`` (e.g. ``model.parameters()``: weights are not activations)
+    are skipped.
+
+    Yields:
+        SavedTensorCounter: ``.bytes`` and ``.count`` after the block.
+    """
+    counter = SavedTensorCounter()
+    skip = {p.untyped_storage().data_ptr() for p in exclude}
+    seen = set()
+
+    def pack(t):
+        storage = t.untyped_storage()
+        key = storage.data_ptr()
+        if key not in skip and key not in seen:
+            seen.add(key)
+            counter.bytes += storage.nbytes()
+            counter.count += 1
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield counter
+
+
+def run_columns(stages: Sequence[ColumnStage],
+                x: torch.Tensor,
+                reversible: bool = False) -> States:
+    """Run the columns and return the last column's states by level.
+
+    Args:
+        stages (list[ColumnStage]): The column stages.
+        x (Tensor): The first stage's input.
+        reversible (bool): Use the memory-saving reversible backward when
+            grad is enabled. Without grad (evaluation, ``torch.no_grad()``)
+            the plain forward runs either way.
+
+    Returns:
+        list[Tensor | None]: The last column's states (None: not built).
+    """
+    if reversible and torch.is_grad_enabled():
+        last = _flatten(stages)[-1][1]
+        dummy = torch.empty(0, device=x.device, requires_grad=True)
+        outs = _ReversibleColumns.apply(stages, dummy, x)
+        states: States = [None] * NUM_LEVELS
+        for i, out in zip(last.order, outs):
+            states[i] = out
+        return states
+    return _run_plain(stages, x)[0]
+
+
+@torch.no_grad()
+def reconstruction_errors(stages: Sequence[ColumnStage],
+                          x: torch.Tensor) -> List[float]:
+    """Numerical guard: how well the inverse rebuilds every column.
+
+    Runs the plain forward keeping all states, then rebuilds each column's
+    states from the next column's (exactly as the reversible backward does,
+    error compounding from the last column down) and returns, for each
+    column but the last, the max absolute error relative to the max absolute
+    value of its true states. The first entry is the first column's.
+    """
+    cols = _flatten(stages)
+    _, inputs, history = _run_plain(stages, x, keep_all=True)
+    errors = []
+    rebuilt = history[-1]
+    for c in range(len(cols) - 1, 0, -1):
+        k, col = cols[c]
+        true_prev = history[c - 1]
+        known = [true_prev[lv] if lv not in col.order else None
+                 for lv in range(NUM_LEVELS)]
+        rebuilt = col.inverse(inputs[k], rebuilt, known)
+        err, ref = 0.0, 0.0
+        for a, b in zip(rebuilt, true_prev):
+            if a is not None and b is not None:
+                err = max(err, (a.float() - b.float()).abs().max().item())
+                ref = max(ref, b.float().abs().max().item())
+        errors.append(err / max(ref, 1e-12))
+    return errors[::-1]

@@ -1,0 +1,239 @@
+"""The reversible engine: gradients equal plain autograd, memory stays flat."""
+import os
+import socket
+import pytest
+import torch
+import torch.nn as nn
+
+from mmrevcol.models import RevColV2, reconstruction_errors
+from mmrevcol.models.reversible import saved_tensor_bytes
+
+from .conftest import TINY_V2
+
+
+def v2(bu=2, td=2, **kwargs):
+    arch = dict(TINY_V2, bu_columns=bu, td_columns=td)
+    return RevColV2(arch, img_size=32, **kwargs)
+
+
+def weighted_loss(outs):
+    # different weights per level so that a swapped gradient is caught
+    return sum((o.float()**2).mean() * (k + 1) for k, o in enumerate(outs))
+
+
+def grads_of(model, x, reversible, seed=1, autocast=None):
+    model.reversible = reversible
+    model.zero_grad(set_to_none=True)
+    x = x.detach().clone().requires_grad_(x.requires_grad)
+    torch.manual_seed(seed)
+    ctx = (torch.autocast('cpu', dtype=autocast) if autocast else
+           torch.autocast('cpu', enabled=False))
+    with ctx:
+        outs = model(x)
+    loss = weighted_loss(outs)
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()
+             if p.grad is not None}
+    return loss.detach(), grads, (x.grad.clone() if x.grad is not None
+                                  else None)
+
+
+def assert_grads_close(a, b, rtol):
+    assert a.keys() == b.keys()
+    for name in a:
+        scale = a[name].abs().max().clamp_min(1e-12)
+        err = (a[name] - b[name]).abs().max() / scale
+        assert err <= rtol, f'{name}: relative error {err:.2e} > {rtol}'
+
+
+@pytest.mark.parametrize('bu,td', [(1, 0), (2, 0), (1, 1), (2, 3), (5, 0)])
+@pytest.mark.parametrize('frozen', [-1, 1])
+def test_v2_reversible_grads_equal_plain(bu, td, frozen):
+    model = v2(bu, td, drop_path_rate=0.3, frozen_stages=frozen).train()
+    x = torch.randn(2, 3, 40, 56, requires_grad=True)
+    loss_p, g_p, gx_p = grads_of(model, x, reversible=False)
+    loss_r, g_r, gx_r = grads_of(model, x, reversible=True)
+    torch.testing.assert_close(loss_p, loss_r)
+    assert_grads_close(g_p, g_r, rtol=1e-4)
+    torch.testing.assert_close(gx_r, gx_p, rtol=1e-4, atol=1e-6)
+    if frozen >= 0:
+        assert all(p.grad is None for p in model.columns[0].parameters())
+        assert model.patch_embed.weight.grad is None
+    # the shortcut scales get gradients too
+    if bu + td > 1:
+        assert 'columns.1.gamma0' in g_r or 'columns.1.gamma3' in g_r
+
+
+def test_v2_reversible_exact_in_float64_with_pruned_levels():
+    model = v2(2, 3, drop_path_rate=0.2, out_type='avg_featmap',
+               out_indices=(3, )).double().train()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    _, g_p, _ = grads_of(model, x, reversible=False)
+    _, g_r, _ = grads_of(model, x, reversible=True)
+    assert_grads_close(g_p, g_r, rtol=1e-10)
+
+
+def test_drop_path_replayed_without_reseeding_global_rng():
+    model = v2(2, 1, drop_path_rate=0.5).train()
+    x = torch.randn(2, 3, 32, 32)
+    torch.manual_seed(3)
+    model.reversible = True
+    weighted_loss(model(x)).backward()
+    after_rev = torch.rand(3)
+    torch.manual_seed(3)
+    model.reversible = False
+    weighted_loss(model(x)).backward()
+    after_plain = torch.rand(3)
+    # the global generator advanced exactly as in a plain step
+    torch.testing.assert_close(after_rev, after_plain)
+
+
+def test_bf16_autocast_cpu():
+    """bf16 has 8 mantissa bits (relative step 2**-8 = 3.9e-3): the two paths
+    run the same bf16 matmuls on inputs that differ by the reconstruction
+    error, so gradients agree to a few bf16 steps, not to fp32 precision."""
+    model = v2(2, 2, drop_path_rate=0.1).train()
+    x = torch.randn(2, 3, 32, 32)
+    loss_p, g_p, _ = grads_of(model, x, False, autocast=torch.bfloat16)
+    loss_r, g_r, _ = grads_of(model, x, True, autocast=torch.bfloat16)
+    torch.testing.assert_close(loss_p, loss_r, rtol=1e-2, atol=1e-3)
+    assert_grads_close(g_p, g_r, rtol=5e-2)
+    # and the recomputation really ran under autocast: grads differ from fp32
+    _, g_32, _ = grads_of(model, x, True)
+    worst = max(((g_32[n] - g_r[n]).abs().max() / g_32[n].abs().max()).item()
+                for n in g_32)
+    assert worst > 1e-4
+
+
+def test_eval_and_no_grad_use_the_plain_forward(monkeypatch):
+    from mmrevcol.models import reversible
+    calls = []
+    real = reversible._ReversibleColumns.apply
+    monkeypatch.setattr(reversible._ReversibleColumns, 'apply',
+                        lambda *a: calls.append(1) or real(*a))
+    model = v2(2, 2).train()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)[0]
+    assert out.grad_fn is None and calls == []
+    model.eval()
+    model(x)
+    assert calls == []
+    model.train()
+    model(x)
+    assert calls == [1]
+
+
+def _saved_bytes(model, x):
+    with saved_tensor_bytes(exclude=model.parameters()) as counter:
+        outs = model(x)
+    loss = weighted_loss(outs)
+    loss.backward()
+    return counter.bytes
+
+
+def test_saved_memory_flat_in_columns_for_reversible_only():
+    x = torch.randn(1, 3, 64, 64)
+    rev, plain = [], []
+    for bu in (2, 4, 8):
+        torch.manual_seed(0)
+        model = v2(bu, 2).train()
+        model.reversible = True
+        rev.append(_saved_bytes(model, x))
+        model.reversible = False
+        plain.append(_saved_bytes(model, x))
+    # reversible: the same bytes whatever the number of columns
+    assert max(rev) == min(rev), rev
+    # plain autograd keeps every column: the same bytes per added column
+    per_col = [(plain[1] - plain[0]) / 2, (plain[2] - plain[1]) / 4]
+    assert per_col[0] > 0 and per_col[0] == pytest.approx(per_col[1], 0.01)
+    assert plain[2] > 3 * rev[2]
+
+
+def test_reconstruction_error_is_small():
+    model = v2(3, 3).eval()
+    x = model.embed(torch.randn(1, 3, 32, 32))
+    errors = reconstruction_errors(model.stages(), x)
+    assert len(errors) == len(model.columns) - 1
+    assert max(errors) < 1e-4
+    # a scale near the clamp limit amplifies errors: the guard sees it
+    with torch.no_grad():
+        model.columns[2].gamma1.fill_(1e-3)
+    assert max(reconstruction_errors(model.stages(), x)) > max(errors)
+
+
+def test_find_unused_parameters_is_refused():
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    if not hasattr(DDP, '_get_active_ddp_module'):
+        pytest.skip('this torch cannot tell the active DDP module')
+
+    class FakeDDP:
+        find_unused_parameters = True
+
+    model = v2(1, 1).train()
+    orig = DDP._get_active_ddp_module
+    try:
+        DDP._get_active_ddp_module = classmethod(lambda cls: FakeDDP())
+        with pytest.raises(RuntimeError, match='find_unused_parameters=False'):
+            model(torch.randn(1, 3, 32, 32))
+    finally:
+        DDP._get_active_ddp_module = orig
+
+
+# ---------------------------------------------------------------- DDP
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, state, x, out_dir):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        model = v2(2, 2).train()
+        model.load_state_dict(state)
+        ddp = DDP(model, find_unused_parameters=False)
+        chunk = x.chunk(world)[rank]
+        for _ in range(2):  # two steps: gradient accumulation across calls
+            weighted_loss(ddp(chunk)).backward()
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        torch.save(grads, os.path.join(out_dir, f'rank{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_two_processes_match_single_process(tmp_path):
+    import torch.multiprocessing as mp
+    torch.manual_seed(0)
+    model = v2(2, 2).train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(4, 3, 32, 32)
+    # single process: mean over the two half-batch losses = DDP's average
+    model.reversible = True
+    for _ in range(2):
+        loss = sum(weighted_loss(model(c)) for c in x.chunk(2)) / 2
+        loss.backward()
+    ref = {n: p.grad.clone() for n, p in model.named_parameters()}
+    ctx = mp.get_context('spawn')
+    port = _free_port()
+    procs = [ctx.Process(target=_ddp_worker,
+                         args=(r, 2, port, state, x, str(tmp_path)))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join(timeout=240)
+        assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+    for r in range(2):
+        grads = torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
+        assert_grads_close(ref, grads, rtol=1e-4)
