@@ -24,9 +24,7 @@ model = dict(
     backbone=dict(
         arch='base',
         img_size=crop_size,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=None,
-                      prefix='backbone.')),
+        drop_path_rate=0.1),
     decode_head=dict(in_channels=[416] * 4, num_classes=150),
     auxiliary_head=dict(in_channels=416, num_classes=150),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))

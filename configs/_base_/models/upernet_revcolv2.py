@@ -18,6 +18,8 @@ model = dict(
         out_strides=(4, 8, 16, 32),
         drop_path_rate=0.1,
         reversible=True,
-        init_cfg=None),
+        # --cfg-options model.backbone.init_cfg.checkpoint=PATH to fine-tune
+        init_cfg=dict(type='Pretrained', checkpoint=None,
+                      prefix='backbone.')),
     decode_head=dict(in_channels=[embed_dims] * 4, num_classes=150),
     auxiliary_head=dict(in_channels=embed_dims, in_index=2, num_classes=150))

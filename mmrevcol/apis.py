@@ -1,0 +1,472 @@
+"""Train and test entry points shared by ``tools/train.py``/``tools/test.py``.
+
+Every function works for mmdet, mmseg, mmpretrain and plain mmengine configs:
+the config's ``default_scope`` picks the registries and
+:class:`mmengine.runner.Runner` (or the config's ``runner_type``) runs it.
+The ``build_*_config`` functions only edit a copy of the config, so they can
+be checked without training anything.
+"""
+import copy
+import json
+import os
+import os.path as osp
+import tempfile
+from numbers import Number
+from typing import Any, Dict, Optional, Sequence, Union
+
+from mmengine.config import Config
+from mmengine.evaluator import DumpResults
+from mmengine.fileio import dump
+from mmengine.logging import print_log
+
+#: Launchers accepted by :class:`mmengine.runner.Runner`.
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+#: Extensions :class:`mmengine.evaluator.DumpResults` accepts for ``out``.
+PICKLE_EXTENSIONS = ('.pkl', '.pickle')
+
+#: How ``show_dir`` switches each library's visualization hook on:
+#: ``hook type -> (flag to set True, hook key for the directory or None)``.
+#: ``SegVisualizationHook`` has no directory argument; its images go to the
+#: visualizer's ``save_dir`` instead.
+VISUALIZATION_HOOKS = {
+    'DetVisualizationHook': ('draw', 'test_out_dir'),  # mmdet
+    'SegVisualizationHook': ('draw', None),  # mmseg
+    'VisualizationHook': ('enable', 'out_dir'),  # mmpretrain
+}
+
+ConfigLike = Union[str, Config]
+
+#: Runners :func:`build_runner` built in this process.
+_RUNNERS_BUILT = 0
+
+
+def _is_local(path: str) -> bool:
+    """Whether ``path`` names a local file (not ``s3://``, ``http://`` ...)."""
+    return '://' not in path
+
+
+def load_config(config: ConfigLike) -> Config:
+    """Read a config file, or copy a :class:`Config` object.
+
+    Args:
+        config (str | Config): Path of a config file, or a config object,
+            which is deep-copied so the caller's object is never changed.
+
+    Returns:
+        Config: a config the caller may edit.
+    """
+    if isinstance(config, Config):
+        return copy.deepcopy(config)
+    if not isinstance(config, (str, os.PathLike)):
+        raise TypeError(f'config must be a path or an mmengine Config, but '
+                        f'got {type(config).__name__}: {config!r}')
+    config = os.fspath(config)
+    if not osp.isfile(config):
+        raise FileNotFoundError(
+            f'config file {config!r} does not exist (argument: config)')
+    return Config.fromfile(config)
+
+
+def default_work_dir(cfg: Config) -> str:
+    """Return ``./work_dirs/<config file stem>``.
+
+    Args:
+        cfg (Config): A config read from a file.
+    """
+    if not cfg.filename:
+        raise ValueError(
+            'the config was not read from a file, so no default work dir '
+            '(./work_dirs/<config stem>) can be derived: pass work_dir or set '
+            'work_dir in the config')
+    stem = osp.splitext(osp.basename(cfg.filename))[0]
+    return osp.join('./work_dirs', stem)
+
+
+def _apply_common(cfg: Config, work_dir: Optional[str],
+                  cfg_options: Optional[Dict[str,
+                                             Any]], launcher: str) -> Config:
+    """Apply the options both tools share, in the order the tools document:
+    ``cfg_options`` first, then the command-line ``work_dir``, which wins
+    over ``work_dir`` in the config, which wins over the default."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'launcher must be one of {", ".join(LAUNCHERS)}, '
+                         f'but got {launcher!r}')
+    if cfg_options is not None:
+        if not isinstance(cfg_options, dict):
+            raise TypeError(f'cfg_options must be a dict of dotted keys to '
+                            f'values, but got {type(cfg_options).__name__}: '
+                            f'{cfg_options!r}')
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = default_work_dir(cfg)
+    return cfg
+
+
+def build_train_config(config: ConfigLike,
+                       work_dir: Optional[str] = None,
+                       resume: Optional[str] = None,
+                       amp: bool = False,
+                       cfg_options: Optional[Dict[str, Any]] = None,
+                       launcher: str = 'none') -> Config:
+    """Return the config :func:`train` runs, with the options applied.
+
+    Args:
+        config (str | Config): Config file path or config object (copied).
+        work_dir (str, optional): Directory for logs and checkpoints; wins
+            over ``work_dir`` in the config. Defaults to the config's
+            ``work_dir``, else ``./work_dirs/<config stem>``.
+        resume (str, optional): ``None`` to start fresh, ``'auto'`` to resume
+            from the latest checkpoint in the work dir (a fresh start when
+            there is none), or a checkpoint path to resume from. Defaults to
+            None.
+        amp (bool): Train with automatic mixed precision
+            (``AmpOptimWrapper``, dynamic loss scale). Defaults to False.
+        cfg_options (dict, optional): ``{'dotted.key': value}`` merged into
+            the config before everything else. Defaults to None.
+        launcher (str): One of :data:`LAUNCHERS`. Defaults to ``'none'``.
+
+    Returns:
+        Config: the edited copy.
+    """
+    cfg = load_config(config)
+    cfg = _apply_common(cfg, work_dir, cfg_options, launcher)
+
+    if amp:
+        optim_wrapper = cfg.get('optim_wrapper', None)
+        if optim_wrapper is None:
+            raise ValueError('amp=True needs an optim_wrapper in the config, '
+                             'but the config has none')
+        if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            print_log(
+                'AMP is already enabled by the config '
+                '(optim_wrapper.type=AmpOptimWrapper); amp=True changes '
+                'nothing',
+                logger='current')
+        else:
+            optim_wrapper.type = 'AmpOptimWrapper'
+            optim_wrapper.loss_scale = 'dynamic'
+
+    if resume is not None:
+        if not isinstance(resume, str) or not resume:
+            raise ValueError(f"resume must be None, 'auto' or a checkpoint "
+                             f'path, but got {resume!r}')
+        cfg.resume = True
+        if resume == 'auto':
+            # mmengine looks for the latest checkpoint in work_dir when
+            # resume is True and load_from is None.
+            cfg.load_from = None
+        else:
+            if _is_local(resume) and not osp.isfile(resume):
+                raise FileNotFoundError(
+                    f"resume checkpoint {resume!r} does not exist (argument: "
+                    f"resume; use 'auto' for the latest checkpoint in the "
+                    f'work dir)')
+            cfg.load_from = resume
+    return cfg
+
+
+def enable_visualization(cfg: Config, show_dir: str) -> Config:
+    """Switch the config's visualization hook on and point it at a directory.
+
+    Args:
+        cfg (Config): Config with ``default_hooks.visualization`` of a type
+            in :data:`VISUALIZATION_HOOKS`; edited in place.
+        show_dir (str): Directory for the drawn images. mmdet and mmpretrain
+            hooks join a relative path onto ``<work_dir>/<timestamp>``
+            (mmdet) or use it as given (mmpretrain); mmseg images go to the
+            visualizer's ``save_dir``.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    hook = cfg.get('default_hooks', {}).get('visualization', None)
+    if hook is None:
+        raise ValueError('show_dir needs default_hooks.visualization in the '
+                         'config (a ' + ', '.join(VISUALIZATION_HOOKS) +
+                         '), but the config has none')
+    hook_type = hook.get('type', None)
+    if isinstance(hook_type, type):
+        hook_type = hook_type.__name__
+    elif isinstance(hook_type, str):
+        hook_type = hook_type.split('.')[-1]  # 'mmdet.DetVisualizationHook'
+    if hook_type not in VISUALIZATION_HOOKS:
+        raise ValueError(
+            f'show_dir supports default_hooks.visualization of type '
+            f'{", ".join(VISUALIZATION_HOOKS)}, but the config has '
+            f'{hook_type!r}')
+    flag, dir_key = VISUALIZATION_HOOKS[hook_type]
+    hook[flag] = True
+    if dir_key is not None:
+        hook[dir_key] = show_dir
+    else:
+        visualizer = cfg.get('visualizer', None)
+        if visualizer is None:
+            raise ValueError(f'show_dir with {hook_type} needs a visualizer '
+                             f'in the config to receive save_dir, but the '
+                             f'config has none')
+        visualizer['save_dir'] = show_dir
+    return cfg
+
+
+def build_test_config(config: ConfigLike,
+                      checkpoint: str,
+                      work_dir: Optional[str] = None,
+                      out: Optional[str] = None,
+                      show_dir: Optional[str] = None,
+                      cfg_options: Optional[Dict[str, Any]] = None,
+                      launcher: str = 'none') -> Config:
+    """Return the config :func:`test` runs, with the options applied.
+
+    Args:
+        config (str | Config): Config file path or config object (copied).
+        checkpoint (str): Checkpoint whose weights are tested.
+        work_dir (str, optional): Directory for logs; wins over ``work_dir``
+            in the config. Defaults to the config's ``work_dir``, else
+            ``./work_dirs/<config stem>``.
+        out (str, optional): Only checked here (extension ``.pkl``/``.pickle``
+            and not the config or checkpoint file); :func:`test` dumps the
+            predictions there. Defaults to None.
+        show_dir (str, optional): Draw predictions into this directory, see
+            :func:`enable_visualization`. Defaults to None.
+        cfg_options (dict, optional): ``{'dotted.key': value}`` merged into
+            the config before everything else. Defaults to None.
+        launcher (str): One of :data:`LAUNCHERS`. Defaults to ``'none'``.
+
+    Returns:
+        Config: the edited copy.
+    """
+    if not isinstance(checkpoint, str) or not checkpoint:
+        raise ValueError(f'checkpoint must be a path, but got {checkpoint!r}')
+    if _is_local(checkpoint) and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist '
+                                f'(argument: checkpoint)')
+    cfg = load_config(config)
+    cfg = _apply_common(cfg, work_dir, cfg_options, launcher)
+    missing = [
+        key for key in ('test_dataloader', 'test_evaluator', 'test_cfg')
+        if cfg.get(key, None) is None
+    ]
+    if missing:
+        raise ValueError(f'testing needs {", ".join(missing)} in the config, '
+                         f'but {cfg.filename or "the config"} has none')
+    if out is not None:
+        check_out_path(out, protected=[checkpoint, cfg.filename])
+    cfg.load_from = checkpoint
+    if show_dir is not None:
+        enable_visualization(cfg, show_dir)
+    return cfg
+
+
+def check_out_path(out: str, protected: Sequence[Optional[str]] = ()) -> str:
+    """Check the ``out`` argument of :func:`test`.
+
+    Args:
+        out (str): Pickle file for the predictions.
+        protected (Sequence[str]): Input files ``out`` must not be (so a run
+            never overwrites its own config or checkpoint).
+
+    Returns:
+        str: ``out``.
+    """
+    if not isinstance(out, str) or not out.endswith(PICKLE_EXTENSIONS):
+        raise ValueError(f'out must be a file ending in '
+                         f'{" or ".join(PICKLE_EXTENSIONS)}, but got {out!r}')
+    for path in protected:
+        if path and _is_local(path) and osp.exists(path) and osp.exists(out) \
+                and osp.samefile(path, out):
+            raise ValueError(f'out {out!r} is an input of this run ({path}); '
+                             f'refusing to overwrite it')
+    return out
+
+
+class AtomicDumpResults(DumpResults):
+    """:class:`mmengine.evaluator.DumpResults` that writes atomically.
+
+    The predictions are dumped to a temporary file in the target folder and
+    moved onto ``out_file_path`` with :func:`os.replace`, so an interrupted
+    run never leaves a truncated pickle behind.
+
+    Args:
+        out_file_path (str): Pickle file; ends with ``.pkl`` or ``.pickle``.
+        collect_device (str): ``'cpu'`` or ``'gpu'``, where results of all
+            ranks are gathered. Defaults to ``'cpu'``.
+        collect_dir (str, optional): Folder for gathering on ``'cpu'``.
+            Defaults to None.
+    """
+
+    def compute_metrics(self, results: list) -> dict:
+        """Dump ``results`` to :attr:`out_file_path`; no metrics."""
+        folder = osp.dirname(osp.abspath(self.out_file_path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix='.' + osp.basename(self.out_file_path) + '.',
+            suffix='.tmp',
+            dir=folder)
+        os.close(fd)
+        try:
+            dump(results, tmp, file_format='pkl')
+            os.replace(tmp, self.out_file_path)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+        print_log(
+            f'{len(results)} predictions saved to {self.out_file_path}',
+            logger='current')
+        return {}
+
+
+def build_runner(cfg: Config):
+    """Build the runner a config asks for.
+
+    :meth:`mmengine.runner.Runner.from_cfg`, or the registered
+    ``cfg.runner_type``. From the second runner built in a process on,
+    ``experiment_name`` gets a ``_run<N>`` suffix (on a copy of ``cfg``) so
+    that runners built within one second do not share mmengine's named
+    instances (default scope, logger, message hub, visualizer). Also
+    allow-lists the types of mmengine checkpoints
+    for ``torch.load(weights_only=True)`` (see
+    :mod:`mmrevcol.engine.checkpoint_compat`), which resuming and
+    ``load_from`` need on torch >= 2.6.
+
+    Args:
+        cfg (Config): A complete config (e.g. from :func:`build_train_config`).
+
+    Returns:
+        mmengine.runner.Runner: the runner.
+    """
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from mmrevcol.engine.checkpoint_compat import \
+        allow_mmengine_checkpoint_types
+    allow_mmengine_checkpoint_types()
+    global _RUNNERS_BUILT
+    _RUNNERS_BUILT += 1
+    if _RUNNERS_BUILT > 1:
+        # mmengine names the default scope, logger, message hub and
+        # visualizer of a run '<experiment_name>_<timestamp in seconds>' and
+        # reuses existing instances of that name, so a second runner built in
+        # this process within the same second would inherit the first one's
+        # scope, log file and message hub. Give it a name of its own (every
+        # rank counts the same, so the names agree across ranks).
+        cfg = copy.deepcopy(cfg)
+        base = cfg.get('experiment_name', None)
+        if base is None:
+            base = (
+                osp.splitext(osp.basename(cfg.filename))[0]
+                if cfg.filename else 'run')
+        cfg.experiment_name = f'{base}_run{_RUNNERS_BUILT}'
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+def run_train(cfg: Config):
+    """Build the runner of a config and train.
+
+    Args:
+        cfg (Config): A config from :func:`build_train_config`.
+
+    Returns:
+        mmengine.runner.Runner: the runner after training.
+    """
+    runner = build_runner(cfg)
+    runner.train()
+    return runner
+
+
+def run_test(cfg: Config, out: Optional[str] = None) -> Dict[str, Any]:
+    """Build the runner of a config and test.
+
+    Args:
+        cfg (Config): A config from :func:`build_test_config`.
+        out (str, optional): Pickle the predictions (a list, one entry per
+            test sample) to this ``.pkl``/``.pickle`` file, atomically.
+            Defaults to None.
+
+    Returns:
+        dict: the metrics of the test evaluator.
+    """
+    if out is not None:
+        check_out_path(out, protected=[cfg.get('load_from'), cfg.filename])
+    runner = build_runner(cfg)
+    if out is not None:
+        runner.test_evaluator.metrics.append(
+            AtomicDumpResults(out_file_path=out))
+    return runner.test()
+
+
+def train(config: ConfigLike,
+          work_dir: Optional[str] = None,
+          resume: Optional[str] = None,
+          amp: bool = False,
+          cfg_options: Optional[Dict[str, Any]] = None,
+          launcher: str = 'none'):
+    """Train a model from a config.
+
+    Args:
+        config (str | Config): Config file path or config object (copied).
+        work_dir (str, optional): See :func:`build_train_config`.
+        resume (str, optional): ``None``, ``'auto'`` or a checkpoint path;
+            see :func:`build_train_config`.
+        amp (bool): Automatic mixed precision. Defaults to False.
+        cfg_options (dict, optional): Dotted-key overrides. Defaults to None.
+        launcher (str): One of :data:`LAUNCHERS`. Defaults to ``'none'``.
+
+    Returns:
+        mmengine.runner.Runner: the runner after training (``runner.iter``,
+        ``runner.epoch``, ``runner.model``, ``runner.work_dir`` ...).
+    """
+    cfg = build_train_config(config, work_dir, resume, amp, cfg_options,
+                             launcher)
+    return run_train(cfg)
+
+
+def test(config: ConfigLike,
+         checkpoint: str,
+         work_dir: Optional[str] = None,
+         out: Optional[str] = None,
+         show_dir: Optional[str] = None,
+         cfg_options: Optional[Dict[str, Any]] = None,
+         launcher: str = 'none') -> Dict[str, Any]:
+    """Evaluate a checkpoint on the config's test set.
+
+    Args:
+        config (str | Config): Config file path or config object (copied).
+        checkpoint (str): Checkpoint to test.
+        work_dir (str, optional): See :func:`build_test_config`.
+        out (str, optional): Pickle the predictions (a list, one entry per
+            test sample) to this ``.pkl``/``.pickle`` file. Defaults to None.
+        show_dir (str, optional): Draw predictions into this directory.
+            Defaults to None.
+        cfg_options (dict, optional): Dotted-key overrides. Defaults to None.
+        launcher (str): One of :data:`LAUNCHERS`. Defaults to ``'none'``.
+
+    Returns:
+        dict: the metrics of the test evaluator.
+    """
+    cfg = build_test_config(config, checkpoint, work_dir, out, show_dir,
+                            cfg_options, launcher)
+    return run_test(cfg, out=out)
+
+
+def metrics_to_json(metrics: Dict[str, Any]) -> str:
+    """Return ``metrics`` as one JSON line (numpy/torch scalars as numbers).
+
+    Args:
+        metrics (dict): Metrics returned by :func:`test`.
+    """
+
+    def _plain(value):
+        if hasattr(value, 'tolist'):  # numpy arrays/scalars, tensors
+            return value.tolist()
+        if isinstance(value, Number):
+            return float(value)
+        return str(value)
+
+    return json.dumps(metrics, default=_plain, sort_keys=True)

@@ -1,0 +1,49 @@
+"""README command 1's code path, shortened: toy data -> train -> mIoU -> PNG."""
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmrevcol.datasets.toy import make_toy_data
+from mmrevcol.demo import DEFAULT_CONFIG, colorize, run_demo
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def test_demo_trains_evaluates_and_draws(tmp_path):
+    data = tmp_path / 'toy_ade20k'
+    make_toy_data('ade20k', str(data), num_train=8, num_val=3,
+                  img_size=(64, 64), seed=1)
+    metrics = run_demo(str(tmp_path / 'work'), str(data), DEFAULT_CONFIG,
+                       max_iters=2, num_vis=2)
+    assert set(metrics) >= {'mIoU', 'aAcc', 'mAcc'}
+    assert 0 <= metrics['mIoU'] <= 100
+    png = tmp_path / 'work' / 'demo_predictions.png'
+    grid = np.asarray(Image.open(png))
+    # two rows of (input | ground truth | prediction), 64 px + 8 px padding
+    assert grid.shape == (2 * 72, 3 * 72, 3)
+    assert (tmp_path / 'work' / 'iter_2.pth').exists()
+
+
+def test_colorize_uses_palette_and_blacks_out_ignored():
+    label = np.array([[0, 1], [255, 1]])
+    rgb = colorize(label, [[10, 20, 30], [40, 50, 60]])
+    assert rgb[0, 0].tolist() == [10, 20, 30]
+    assert rgb[0, 1].tolist() == [40, 50, 60]
+    assert rgb[1, 0].tolist() == [0, 0, 0]
+
+
+def test_demo_cli_rejects_bad_iterations():
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'demo.py'), '--max-iters',
+         '0'], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert '--max-iters must be >= 1, got 0' in proc.stderr
+
+
+def test_run_demo_rejects_bad_iterations(tmp_path):
+    with pytest.raises(ValueError, match='max_iters must be >= 1, got 0'):
+        run_demo(str(tmp_path), str(tmp_path / 'd'), max_iters=0)

@@ -1,0 +1,80 @@
+"""Evaluate a checkpoint with an mmdet, mmseg, mmpretrain or mmengine config.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
+        [--show-dir DIR] [--cfg-options KEY=VALUE ...] [--launcher ...]
+
+A thin wrapper over :func:`mmrevcol.apis.test`; the metrics are printed as
+one JSON line starting with ``metrics: ``.
+"""
+import argparse
+import importlib.util
+import os
+import os.path as osp
+import sys
+
+if importlib.util.find_spec('mmrevcol') is None:
+    # Running from a checkout that is not installed: use the checkout.
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmrevcol  # noqa: E402,F401  (registers the mmrevcol modules)
+
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+
+from mmrevcol import apis  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (evaluate) a checkpoint with an mmengine Runner')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='directory for logs (default: work_dir of the config, else '
+        './work_dirs/<config stem>)')
+    parser.add_argument(
+        '--out',
+        help='dump the predictions to this .pkl/.pickle file (mmengine '
+        'DumpResults) for offline evaluation')
+    parser.add_argument(
+        '--show-dir',
+        help='draw the predictions into this directory (needs the '
+        'visualization hook of mmdet, mmseg or mmpretrain in the config)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. test_dataloader.batch_size=1')
+    parser.add_argument(
+        '--launcher',
+        choices=apis.LAUNCHERS,
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    try:
+        cfg = apis.build_test_config(
+            args.config,
+            args.checkpoint,
+            work_dir=args.work_dir,
+            out=args.out,
+            show_dir=args.show_dir,
+            cfg_options=args.cfg_options,
+            launcher=args.launcher)
+    except (FileNotFoundError, ValueError, TypeError) as err:
+        parser.error(str(err))
+    metrics = apis.run_test(cfg, out=args.out)
+    if is_main_process():
+        print('metrics: ' + apis.metrics_to_json(metrics), flush=True)
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
