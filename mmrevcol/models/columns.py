@@ -209,8 +209,64 @@ class ColumnBackboneMixin:
     norm) ``num_layers - 1``, like parameters outside the backbone.
     """
 
-    #: Parameter name prefixes (inside the backbone) with depth 0.
+    #: Attribute names of the stem/embeddings (depth 0, frozen first).
     layer_depth_zero: Tuple[str, ...] = ()
+    #: Extra parameter names without weight decay.
+    no_weight_decay_extra: Tuple[str, ...] = ()
+
+    # ------------------------------------------------------------ arguments
+    @staticmethod
+    def _check_int(name, value, minimum):
+        if (not isinstance(value, int) or isinstance(value, bool)
+                or value < minimum):
+            raise ValueError(f'{name} must be an int >= {minimum}, got '
+                             f'{value!r}')
+        return value
+
+    @staticmethod
+    def _check_out_indices(out_indices) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        out = []
+        for i in out_indices:
+            if (not isinstance(i, int) or isinstance(i, bool)
+                    or not -NUM_LEVELS <= i < NUM_LEVELS):
+                raise ValueError(f'out_indices must hold level indices in '
+                                 f'[0, {NUM_LEVELS - 1}] (negatives count '
+                                 f'from the top), got {tuple(out_indices)!r}')
+            out.append(i % NUM_LEVELS)
+        if not out or len(set(out)) != len(out):
+            raise ValueError(f'out_indices must be non-empty and unique, got '
+                             f'{tuple(out_indices)!r}')
+        return tuple(out)
+
+    # ------------------------------------------------------- train / freeze
+    def _freeze_stages(self):
+        """``frozen_stages``: -1 nothing, 0 the stem/embeddings
+        (``layer_depth_zero``), ``k > 0`` those and the first ``k``
+        columns (eval mode, no grad)."""
+        if self.frozen_stages < 0:
+            return
+        parts = [getattr(self, name) for name in self.layer_depth_zero]
+        for part in parts + list(self.columns[:self.frozen_stages]):
+            if isinstance(part, nn.Parameter):
+                part.requires_grad = False
+                continue
+            part.eval()
+            for p in part.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    def no_weight_decay(self):
+        """Parameter names without weight decay: the shortcut scales and
+        ``no_weight_decay_extra`` (e.g. position embeddings)."""
+        names = {f'columns.{c}.gamma{i}' for c, col in enumerate(self.columns)
+                 if not col.first for i in col.order}
+        return names | set(self.no_weight_decay_extra)
 
     def init_weights(self):
         """Load ``init_cfg`` (e.g. ``Pretrained`` with ``prefix``).

@@ -238,6 +238,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
     arch_keys = ('embed_dims', 'num_heads', 'mlp_ratio', 'bu_columns',
                  'bu_depth', 'td_columns', 'td_depth')
     layer_depth_zero = ('patch_embed', 'pos_embed')
+    no_weight_decay_extra = ('pos_embed', 'td_pos_embed')
     OUT_TYPES = ('featmap', 'avg_featmap')
 
     def __init__(self,
@@ -298,6 +299,13 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                              f'{drop_path_rate}')
         self.window_size = self._check_int('window_size', window_size, 0)
         self.reversible = bool(reversible)
+        num_columns = s['bu_columns'] + s['td_columns']
+        if (not isinstance(frozen_stages, int)
+                or isinstance(frozen_stages, bool)
+                or not -1 <= frozen_stages <= num_columns):
+            raise ValueError(f'frozen_stages must be an int in [-1, '
+                             f'{num_columns}] (the number of columns), got '
+                             f'{frozen_stages!r}')
         self.frozen_stages = frozen_stages
 
         dims = self.embed_dims
@@ -362,13 +370,6 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         self._freeze_stages()
 
     # ------------------------------------------------------------ arguments
-    @staticmethod
-    def _check_int(name, value, minimum):
-        if not isinstance(value, int) or value < minimum:
-            raise ValueError(f'{name} must be an int >= {minimum}, got '
-                             f'{value!r}')
-        return value
-
     def _parse_arch(self, arch) -> Dict:
         if isinstance(arch, str):
             key = arch.lower()
@@ -406,22 +407,6 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                              f"{s['mlp_ratio']}")
         return s
 
-    @staticmethod
-    def _check_out_indices(out_indices) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            out_indices = (out_indices, )
-        out = []
-        for i in out_indices:
-            if not isinstance(i, int) or not -NUM_LEVELS <= i < NUM_LEVELS:
-                raise ValueError(f'out_indices must hold level indices in '
-                                 f'[0, {NUM_LEVELS - 1}] (negatives count '
-                                 f'from the top), got {tuple(out_indices)!r}')
-            out.append(i % NUM_LEVELS)
-        if not out or len(set(out)) != len(out):
-            raise ValueError(f'out_indices must be non-empty and unique, got '
-                             f'{tuple(out_indices)!r}')
-        return tuple(out)
-
     # -------------------------------------------------------------- weights
     def _init_params(self):
         for m in self.modules():
@@ -458,26 +443,6 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             print_log(
                 f'Resize {key} from {src}x{src} to '
                 f'{self.pos_grid[0]}x{self.pos_grid[1]} tokens', 'current')
-
-    def no_weight_decay(self):
-        """Parameter names without weight decay (position embeddings)."""
-        return {'pos_embed', 'td_pos_embed'}
-
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.patch_embed]
-        self.pos_embed.requires_grad = False
-        frozen += list(self.columns[:self.frozen_stages])
-        for m in frozen:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
 
     # -------------------------------------------------------------- forward
     def _td_input(self, states):
