@@ -3,7 +3,6 @@ import os
 import socket
 import pytest
 import torch
-import torch.nn as nn
 
 from mmrevcol.models import RevCol, RevColV2, reconstruction_errors
 from mmrevcol.models.reversible import saved_tensor_bytes

@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import init_default_scope
 
 import mmrevcol  # noqa: F401
 from mmrevcol.registry import installed_registries, register_everywhere
@@ -153,7 +153,6 @@ def _grads_after(cfg, reversible, steps, accumulate=1, amp=False):
     torch.manual_seed(0)
     model = build_segmentor(cfg).train()
     model.backbone.reversible = reversible
-    model.backbone.columns  # noqa: B018
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     optim_cfg.optimizer.lr = 0.0  # keep weights fixed: compare raw grads
     optim_cfg.accumulative_counts = accumulate

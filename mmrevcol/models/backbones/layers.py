@@ -62,6 +62,21 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
+def init_trunc_normal_(module: nn.Module, types=(nn.Linear, ),
+                       std: float = .02) -> None:
+    """Truncated-normal weights and zero biases for ``types``, (1, 0) for
+    every LayerNorm (the ViT/ConvNeXt initialisation of both backbones)."""
+    from mmengine.model.weight_init import trunc_normal_
+    for m in module.modules():
+        if isinstance(m, types):
+            trunc_normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def window_partition(x: torch.Tensor,
                      window_size: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
     """Split ``(B, H, W, C)`` into ``(B * nW, ws, ws, C)`` windows, padding H

@@ -6,12 +6,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 
 from ...registry import register_everywhere
 from ..columns import NUM_LEVELS, ColumnBackboneMixin, RevColumn
 from ..reversible import ColumnStage, run_columns
-from .layers import DropPath, LayerNorm2d, Mlp
+from .layers import DropPath, LayerNorm2d, Mlp, init_trunc_normal_
 
 #: LayerNorm epsilon of every RevCol normalisation (official value).
 NORM_EPS = 1e-6
@@ -335,14 +334,7 @@ class RevCol(ColumnBackboneMixin, BaseModule):
         """Official initialisation: conv/linear weights truncated normal
         (std 0.02) with zero bias, LayerNorms (1, 0); layer scales 1e-6 and
         shortcut scales 0.5 are set by their modules."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_trunc_normal_(self, (nn.Conv2d, nn.Linear))
 
     # -------------------------------------------------------------- forward
     def stages(self) -> List[ColumnStage]:

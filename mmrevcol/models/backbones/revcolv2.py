@@ -15,7 +15,8 @@ from ...registry import register_everywhere
 from ..columns import (NUM_LEVELS, ORDERS, ColumnBackboneMixin, RevColumn,
                        reachable_levels)
 from ..reversible import ColumnStage, run_columns
-from .layers import DropPath, Mlp, window_partition, window_unpartition
+from .layers import (DropPath, Mlp, init_trunc_normal_, window_partition,
+                     window_unpartition)
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, src_shape: Tuple[int, int],
@@ -409,14 +410,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
 
     # -------------------------------------------------------------- weights
     def _init_params(self):
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_trunc_normal_(self, (nn.Linear, ))
         w = self.patch_embed.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         trunc_normal_(self.pos_embed, std=.02)
