@@ -62,7 +62,7 @@ def parse_args(argv=None):
                    default=[2, 3, 4, 5, 6, 7, 8])
     p.add_argument('--img-size', type=int, default=512)
     p.add_argument('--batch-size', type=int, default=1)
-    p.add_argument('--steps', type=int, default=1,
+    p.add_argument('--steps', type=int, default=3,
                    help='timed steps per setting (median)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--device', default='cpu')
