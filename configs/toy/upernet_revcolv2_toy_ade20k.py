@@ -53,7 +53,7 @@ test_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=4,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(data_root=data_root, metainfo=metainfo,
@@ -66,7 +66,7 @@ val_dataloader = dict(
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 600
+max_iters = 500
 optim_wrapper = dict(
     optimizer=dict(lr=2e-3, weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.9))
