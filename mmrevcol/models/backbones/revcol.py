@@ -366,5 +366,5 @@ class RevCol(ColumnBackboneMixin, BaseModule):
             feat = states[i]
             if self.out_norms:
                 feat = getattr(self, f'out_norm{i}')(feat)
-            outs.append(feat)
+            outs.append(feat.contiguous())  # NCHW memory for mmcv ops
         return tuple(outs)

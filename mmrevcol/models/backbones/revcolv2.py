@@ -496,11 +496,16 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         for i in self.out_indices:
             feat = getattr(self, f'out_norm{i}')(states[i])
             feat = feat.permute(0, 3, 1, 2)
-            outs.append(self._resize(feat, self.out_strides[i], image_hw))
+            # permuted tokens are channels-last in memory: hand the heads
+            # plain NCHW tensors (mmcv ops such as RoIAlign assume them)
+            outs.append(
+                self._resize(feat, self.out_strides[i],
+                             image_hw).contiguous())
         for stride in self.extra_strides:
             top = outs[self.out_indices.index(3)]
             size = (math.ceil(image_hw[0] / stride),
                     math.ceil(image_hw[1] / stride))
-            outs.append(F.interpolate(top, size=size, mode='bilinear',
-                                      align_corners=False))
+            outs.append(
+                F.interpolate(top, size=size, mode='bilinear',
+                              align_corners=False).contiguous())
         return tuple(outs)

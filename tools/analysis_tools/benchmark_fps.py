@@ -1,0 +1,79 @@
+"""Inference latency and FPS of the model of a config (a detector, a
+segmentor or a classifier), timed over complete test steps (preprocessing,
+network and post-processing).
+
+    python tools/analysis_tools/benchmark_fps.py CONFIG [CHECKPOINT]
+        [--shape H [W]] [--batch-size N] [--warmup N] [--iters N]
+        [--device cpu|cuda] [--source dummy|dataset]
+        [--cfg-options KEY=VALUE ...]
+
+Without CHECKPOINT the model is randomly initialised. ``--source dummy``
+(default) times random images of ``--shape`` (default 1024 det, 512 seg,
+224 cls); ``--source dataset`` times the config's test dataloader. A thin
+wrapper over :func:`mmrevcol.analysis.speed.benchmark_config`.
+"""
+import argparse
+import importlib.util
+import os.path as osp
+import sys
+
+if importlib.util.find_spec('mmrevcol') is None:
+    # Running from a checkout that is not installed: use the checkout.
+    sys.path.insert(
+        0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmrevcol.analysis.speed import (SOURCES, benchmark_config,  # noqa: E402
+                                     format_latency)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Inference latency / FPS of the model of a config')
+    parser.add_argument('config', help='mmdet / mmseg / mmpretrain config')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='trained weights (default: random init)')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', metavar='SIZE',
+        help='dummy image size: S or H W (default: 1024 det, 512 seg, '
+        '224 cls)')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='images per step (default: 1)')
+    parser.add_argument('--warmup', type=int, default=5,
+                        help='untimed steps first (default: 5)')
+    parser.add_argument('--iters', type=int, default=20,
+                        help='timed steps (default: 20)')
+    parser.add_argument('--device', default='cpu',
+                        help='cpu, cuda, cuda:N (default: cpu)')
+    parser.add_argument('--source', choices=SOURCES, default='dummy',
+                        help='dummy images or the test dataloader')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries, e.g. model.backbone.arch=large')
+    args = parser.parse_args(argv)
+    if args.shape is not None and len(args.shape) not in (1, 2):
+        parser.error(f'--shape takes 1 value (S) or 2 values (H W), got '
+                     f'{len(args.shape)}: {args.shape}')
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    shape = None
+    if args.shape is not None:
+        shape = args.shape[0] if len(args.shape) == 1 else tuple(args.shape)
+    try:
+        result = benchmark_config(
+            args.config, checkpoint=args.checkpoint, shape=shape,
+            batch_size=args.batch_size, num_warmup=args.warmup,
+            num_iters=args.iters, device=args.device, source=args.source,
+            cfg_options=args.cfg_options)
+    except (FileNotFoundError, ValueError, TypeError) as err:
+        parser.error(str(err))
+    print(format_latency(result), flush=True)
+    return result
+
+
+if __name__ == '__main__':
+    main()
