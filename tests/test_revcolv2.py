@@ -213,3 +213,23 @@ def test_window_attention_equals_global_when_window_covers_image():
     small.load_state_dict(glob.state_dict())
     with torch.no_grad():
         assert not torch.allclose(glob(x)[0], small(x)[0], atol=1e-4)
+
+
+def test_init_cfg_pretrained_with_prefix_and_resize(tmp_path):
+    src = RevColV2(TINY_V2, img_size=64)
+    ckpt = tmp_path / 'seg.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v
+                               for k, v in src.state_dict().items()}}, ckpt)
+    dst = RevColV2(TINY_V2, img_size=96, init_cfg=dict(
+        type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
+    dst.init_weights()
+    torch.testing.assert_close(dst.columns[1].gamma0, src.columns[1].gamma0)
+    torch.testing.assert_close(
+        dst.pos_embed.data, resize_pos_embed(src.pos_embed.data, (4, 4),
+                                             (6, 6)))
+    # Pretrained without a checkpoint keeps the random init (configs ship it)
+    keep = RevColV2(TINY_V2, img_size=64, init_cfg=dict(
+        type='Pretrained', checkpoint=None, prefix='backbone.'))
+    before = keep.pos_embed.detach().clone()
+    keep.init_weights()
+    torch.testing.assert_close(keep.pos_embed.data, before)
