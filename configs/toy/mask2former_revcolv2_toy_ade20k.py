@@ -1,0 +1,111 @@
+# CPU-sized RevColV2 Mask2Former on the toy ADE20K set
+# (python tools/dataset_converters/make_toy_data.py ade20k data/toy_ade20k):
+# inherits the real config and changes only the size (a tiny arch, 8x8
+# patches, a 64-channel head with fewer layers, queries and sampled points),
+# the data (toy set, 128x128 crops) and the schedule (a few CPU minutes from
+# scratch, hence a larger lr).
+_base_ = ['../mask2former_revcolv2_b_ade20k.py']
+
+# the generator's classes (mmrevcol.datasets.toy.ade_metainfo()): ADE20K's
+# first nine, so ADE20KDataset keeps the PNG label values as they are
+metainfo = dict(
+    classes=('wall', 'building', 'sky', 'floor', 'tree', 'ceiling', 'road',
+             'bed ', 'windowpane'),
+    palette=[[120, 120, 120], [180, 120, 120], [6, 230, 230], [80, 50, 50],
+             [4, 200, 3], [120, 120, 80], [140, 140, 140], [204, 5, 255],
+             [230, 230, 230]])
+num_classes = 9
+data_root = 'data/toy_ade20k'
+crop_size = (128, 128)
+embed_dims = 64
+head_dims = 64
+head_heads = 4
+head_ffn = 128
+
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=embed_dims, num_heads=4,
+                  mlp_ratio=2,
+                  bu_columns=2, bu_depth=4, td_columns=2, td_depth=4),
+        img_size=crop_size,
+        patch_size=8,
+        drop_path_rate=0.05,
+        init_cfg=None),
+    decode_head=dict(
+        in_channels=[embed_dims] * 4,
+        feat_channels=head_dims,
+        out_channels=head_dims,
+        num_classes=num_classes,
+        num_queries=20,
+        pixel_decoder=dict(
+            encoder=dict(
+                num_layers=2,
+                layer_cfg=dict(
+                    self_attn_cfg=dict(
+                        embed_dims=head_dims, num_heads=head_heads),
+                    ffn_cfg=dict(
+                        embed_dims=head_dims,
+                        feedforward_channels=head_ffn))),
+            positional_encoding=dict(num_feats=head_dims // 2)),
+        positional_encoding=dict(num_feats=head_dims // 2),
+        transformer_decoder=dict(
+            num_layers=3,
+            layer_cfg=dict(
+                self_attn_cfg=dict(embed_dims=head_dims, num_heads=head_heads),
+                cross_attn_cfg=dict(
+                    embed_dims=head_dims, num_heads=head_heads),
+                ffn_cfg=dict(
+                    embed_dims=head_dims, feedforward_channels=head_ffn))),
+        loss_cls=dict(class_weight=[1.0] * num_classes + [0.1]),
+        train_cfg=dict(num_points=32 * 32)),
+    test_cfg=dict(_delete_=True, mode='whole'))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(
+        type='RandomChoiceResize',
+        scales=[int(128 * x * 0.1) for x in range(8, 16)],
+        resize_type='ResizeShortestEdge',
+        max_size=512),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(512, 128), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+max_iters = 250
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
+         end=50),
+    dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False, begin=50,
+         end=max_iters),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=max_iters)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                    interval=max_iters, max_keep_ckpts=1, save_best=None),
+    visualization=dict(type='SegVisualizationHook', draw=False))

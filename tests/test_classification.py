@@ -1,0 +1,186 @@
+"""RevColV2 as an mmpretrain backbone: ImageClassifier configs, train and
+predict steps on CPU with a tiny arch, and the toy ImageNet config through
+tools/train.py."""
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+
+import mmrevcol  # noqa: F401  (registers RevColV2 and the constructor)
+from mmrevcol.datasets.toy import IMAGENET_CLASSES, make_toy_data
+from mmrevcol.model_index import build_model, count_parameters
+from mmrevcol.models import RevColV2
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CFG_B = osp.join(REPO, 'configs', 'revcolv2_b_in1k.py')
+CFG_L = osp.join(REPO, 'configs', 'revcolv2_l_in1k.py')
+CFG_TOY = osp.join(REPO, 'configs', 'toy', 'revcolv2_toy_imagenet.py')
+
+
+def cls_batch(n=4, hw=(64, 64), num_classes=4, seed=0):
+    """A batch as mmpretrain's PackInputs packs it."""
+    from mmpretrain.structures import DataSample
+    g = torch.Generator().manual_seed(seed)
+    inputs = [torch.randint(0, 256, (3, *hw), generator=g, dtype=torch.uint8)
+              for _ in range(n)]
+    samples = [DataSample(metainfo=dict(img_shape=hw, ori_shape=hw))
+               .set_gt_label(i % num_classes) for i in range(n)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.parametrize('path,arch,dims,epochs', [(CFG_B, 'base', 416, 100),
+                                                   (CFG_L, 'large', 672, 50)])
+def test_real_configs_follow_the_paper(path, arch, dims, epochs):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmpretrain'
+    model = cfg.model
+    assert model.type == 'ImageClassifier' and model.neck is None
+    bb = model.backbone
+    assert bb.type == 'RevColV2' and bb.arch == arch
+    assert bb.out_type == 'avg_featmap' and bb.out_indices == (3, )
+    assert bb.drop_path_rate == 0.1
+    assert model.head.type == 'LinearClsHead'
+    assert model.head.in_channels == dims and model.head.num_classes == 1000
+    assert model.head.loss.label_smooth_val == 0.1
+    augments = {a.type: a.alpha for a in model.train_cfg.augments}
+    assert augments == {'Mixup': 0.8, 'CutMix': 1.0}
+    ra = [t for t in cfg.train_dataloader.dataset.pipeline
+          if t.type == 'RandAugment'][0]
+    assert (ra.magnitude_level, ra.magnitude_std) == (9, 0.5)
+    opt = cfg.optim_wrapper
+    assert opt.optimizer.type == 'AdamW'
+    # base lr 5e-4 per 256 images at batch 1024
+    assert opt.optimizer.lr == pytest.approx(5e-4 * 1024 / 256)
+    assert opt.optimizer.weight_decay == 0.05
+    assert opt.paramwise_cfg.layer_decay_rate == 0.75
+    assert cfg.train_dataloader.batch_size * 8 == 1024
+    assert cfg.auto_scale_lr.base_batch_size == 1024
+    assert cfg.train_cfg.max_epochs == epochs
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and warmup.end == 5
+    assert cosine.type == 'CosineAnnealingLR' and cosine.end == epochs
+    ema = [h for h in cfg.custom_hooks if h.type == 'EMAHook'][0]
+    assert ema.momentum == pytest.approx(1 - 0.9999)
+    assert cfg.model_wrapper_cfg.find_unused_parameters is False
+
+
+@pytest.mark.parametrize('path,arch,paper', [(CFG_B, 'base', 88e6),
+                                             (CFG_L, 'large', 327e6)])
+def test_classifier_size_matches_table2(path, arch, paper):
+    model = build_model(Config.fromfile(path), 'meta')
+    n = count_parameters(model)
+    print(f'{osp.basename(path)}: {n / 1e6:.2f}M (paper {paper / 1e6:.0f}M)')
+    assert abs(n - paper) / paper < 0.05
+    # the levels that cannot reach the top of the last column are not built
+    full = RevColV2.arch_zoo[arch]
+    blocks = sum(len(c.levels[i].blocks) for c in model.backbone.columns
+                 for i in c.order)
+    assert blocks == (full['bu_columns'] * full['bu_depth'] +
+                      full['td_columns'] * full['td_depth'] - 6)
+
+
+def test_head_reads_the_pooled_top_level():
+    cfg = Config.fromfile(CFG_TOY)
+    model = build_model(cfg)
+    model.init_weights()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        feats = model.extract_feat(x)
+        direct = model.backbone(x)
+        logits = model(x, mode='tensor')
+    assert len(feats) == 1 and feats[0].shape == (3, 64)
+    torch.testing.assert_close(feats[0], direct[0])
+    torch.testing.assert_close(logits, model.head.fc(direct[0]))
+
+
+def test_train_step_reaches_the_backbone():
+    cfg = Config.fromfile(CFG_TOY)
+    model = build_model(cfg)
+    model.init_weights()
+    model.train()
+    data = model.data_preprocessor(cls_batch(hw=(60, 44)), True)
+    # mixup / cutmix produce soft one-hot targets
+    assert data['data_samples'][0].gt_score.shape == (4, )
+    losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    missing = [n for n, p in model.backbone.named_parameters()
+               if p.requires_grad and (p.grad is None
+                                       or not torch.any(p.grad != 0))]
+    assert not missing, missing
+    assert torch.any(model.head.fc.weight.grad != 0)
+
+
+def test_train_step_with_the_configured_optimizer():
+    cfg = Config.fromfile(CFG_TOY)
+    model = build_model(cfg)
+    model.init_weights()
+    model.train()
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    base = cfg.optim_wrapper.optimizer.lr
+    rate = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
+    depth = model.backbone.num_layers
+
+    def group_of(param):
+        return [g for g in optim.optimizer.param_groups
+                if any(p is param for p in g['params'])][0]
+
+    assert group_of(model.backbone.patch_embed.weight)['lr'] == \
+        pytest.approx(base * rate**(depth - 1))
+    assert group_of(model.head.fc.weight)['lr'] == pytest.approx(base)
+    assert group_of(model.head.fc.bias)['weight_decay'] == 0
+    assert group_of(model.backbone.pos_embed)['weight_decay'] == 0
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        log_vars = model.train_step(cls_batch(seed=1), optim)
+    assert torch.isfinite(log_vars['loss'])
+    changed = {n for n, p in model.named_parameters()
+               if not torch.equal(before[n], p.detach())}
+    assert 'head.fc.weight' in changed and 'backbone.pos_embed' in changed
+
+
+def test_predict_returns_class_scores():
+    cfg = Config.fromfile(CFG_TOY)
+    model = build_model(cfg)
+    model.init_weights()
+    with DefaultScope.overwrite_default_scope('mmpretrain'), torch.no_grad():
+        outs = model.test_step(cls_batch(n=3, hw=(64, 64)))
+    assert len(outs) == 3
+    for out in outs:
+        score = out.pred_score
+        assert score.shape == (4, )
+        assert torch.isclose(score.sum(), torch.tensor(1.))
+        assert out.pred_label.item() == int(score.argmax())
+
+
+def test_toy_config_trains_through_train_tool(tmp_path):
+    n = len(IMAGENET_CLASSES)
+    data = make_toy_data('imagenet', str(tmp_path / 'toy_imagenet'),
+                         num_train=2 * n, num_val=n, img_size=48)
+    work = tmp_path / 'work'
+    opts = [
+        f'train_dataloader.dataset.data_root={data}',
+        f'val_dataloader.dataset.data_root={data}',
+        f'test_dataloader.dataset.data_root={data}',
+        'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1',
+        'default_hooks.logger.interval=1'
+    ]
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'train.py'), CFG_TOY,
+         '--work-dir', str(work), '--cfg-options'] + opts,
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    match = re.search(r'accuracy/top1: ([0-9.]+)', out)
+    assert match is not None, out[-3000:]
+    assert 0 <= float(match.group(1)) <= 100
+    assert (work / 'epoch_1.pth').is_file()
