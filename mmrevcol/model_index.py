@@ -570,8 +570,9 @@ def update_metafiles(root: str = ROOT,
                 log(f'{rel}: new entry in {meta_rel}; add its paper result '
                     '(Results, Paper Source) by hand')
         meta = entry.setdefault('Metadata', {})
-        if not flops and (meta.get('Parameters') != numbers['Parameters']
-                          or meta.get('FLOPs Input') != numbers['FLOPs Input']):
+        same_model = (meta.get('Parameters') == numbers['Parameters'] and
+                      meta.get('FLOPs Input') == numbers['FLOPs Input'])
+        if not flops and not same_model:
             meta.pop('FLOPs', None)  # the model or its input changed: stale
         meta.update(numbers)
         # written after every config, so a long run keeps what it measured

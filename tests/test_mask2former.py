@@ -144,7 +144,8 @@ def test_train_step_with_the_configured_optimizer():
     changed = [n for n, p in model.named_parameters()
                if not torch.equal(before[n], p.detach())]
     assert any(n.startswith('backbone.columns.0.') for n in changed)
-    assert any(n.startswith('decode_head.transformer_decoder') for n in changed)
+    assert any(n.startswith('decode_head.transformer_decoder')
+               for n in changed)
 
 
 @pytest.mark.parametrize('test_cfg', [

@@ -6,7 +6,6 @@ import os.path as osp
 import shutil
 
 import pytest
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml

@@ -1,7 +1,8 @@
 """Maintain the model index (model-index.yml + metafiles) and the README
 model table.
 
-    python tools/model_index.py --update-metafile [--configs C ...] [--no-flops]
+    python tools/model_index.py --update-metafile [--configs C ...]
+        [--no-flops]
     python tools/model_index.py --update-readme
     python tools/model_index.py --check [--no-params]
 

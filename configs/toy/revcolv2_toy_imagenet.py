@@ -1,5 +1,6 @@
 # CPU-sized RevColV2 classifier on the toy ImageNet set
-# (python tools/dataset_converters/make_toy_data.py imagenet data/toy_imagenet):
+# (python tools/dataset_converters/make_toy_data.py imagenet
+#  data/toy_imagenet):
 # inherits the real config and changes only the size (a tiny arch, 8x8
 # patches), the data (toy set: 4 classes, 64x64 images) and the schedule (a
 # few CPU minutes from scratch: larger lr, milder layer decay, and an EMA
