@@ -1,5 +1,6 @@
 """The reversible engine: gradients equal plain autograd, memory stays flat."""
 import os
+import re
 import socket
 import pytest
 import torch
@@ -54,8 +55,10 @@ def assert_grads_close(a, b, rtol):
 
 @pytest.mark.parametrize('bu,td', [(1, 0), (2, 0), (1, 1), (2, 3), (5, 0)])
 @pytest.mark.parametrize('frozen', [-1, 1])
-def test_v2_reversible_grads_equal_plain(bu, td, frozen):
-    model = v2(bu, td, drop_path_rate=0.3, frozen_stages=frozen).train()
+@pytest.mark.parametrize('keep', [2, None])
+def test_v2_reversible_grads_equal_plain(bu, td, frozen, keep):
+    model = v2(bu, td, drop_path_rate=0.3, frozen_stages=frozen,
+               keep_states_every=keep).train()
     x = torch.randn(2, 3, 40, 56, requires_grad=True)
     loss_p, g_p, gx_p = grads_of(model, x, reversible=False)
     loss_r, g_r, gx_r = grads_of(model, x, reversible=True)
@@ -79,28 +82,74 @@ def global_rel_error(a, b):
 @pytest.mark.parametrize('columns', [1, 2, 5])
 @pytest.mark.parametrize('frozen', [-1, 1])
 def test_v1_reversible_grads_equal_plain(columns, frozen):
-    """fp32. The whole gradient agrees within 1e-4 relative for every column
-    count, and so does every tensor up to 2 columns. With 5 columns the
-    parameters of the first column are rebuilt through 4 inversions; each
-    runs the four levels 3 -> 0, every level dividing by alpha = 0.5 and
-    feeding the next, so fp32 rounding grows ~10x per column (measured with
-    ``reconstruction_errors``: 9e-7, 3e-6, 2e-5, 3e-4). Those tensors agree
-    within 5e-4; the float64 test below shows the computation itself is
-    exact."""
+    """fp32, default ``keep_states_every=2``: every tensor within 1e-4."""
     model = v1(columns, drop_path_rate=0.3,
                frozen_stages=min(frozen, columns)).train()
+    assert model.keep_states_every == 2
     x = torch.randn(2, 3, 64, 96, requires_grad=True)
     loss_p, g_p, gx_p = grads_of(model, x, reversible=False)
     loss_r, g_r, gx_r = grads_of(model, x, reversible=True)
     torch.testing.assert_close(loss_p, loss_r)
-    if g_p:  # one frozen column: only the input gets a gradient
-        assert global_rel_error(g_p, g_r) < 1e-4
-    assert_grads_close(g_p, g_r, rtol=1e-4 if columns <= 2 else 5e-4)
+    assert_grads_close(g_p, g_r, rtol=1e-4)
     assert ((gx_r - gx_p).norm() / gx_p.norm()).item() < 1e-4
     if columns > 1:
         assert 'columns.1.gamma0' in g_r
     if frozen >= 0:
         assert all(p.grad is None for p in model.columns[0].parameters())
+
+
+def test_v1_five_columns_rebuilt_from_the_last_only():
+    """``keep_states_every=None``: the first column is rebuilt through 4
+    inversions. Each runs the four levels 3 -> 0, every level dividing by
+    alpha = 0.5 and feeding the next, so fp32 rounding grows ~10x per column
+    here (``reconstruction_errors``: ~9e-7, 3e-6, 2e-5, 3e-4). The whole
+    gradient still agrees within 1e-4; single first-column tensors within
+    5e-4 (measured 1.2-2.0e-4). Keeping every second column (the default)
+    brings every tensor within 1e-4 (test above); the float64 test below
+    shows the computation itself is exact."""
+    model = v1(5, drop_path_rate=0.3, keep_states_every=None).train()
+    x = torch.randn(2, 3, 64, 96, requires_grad=True)
+    _, g_p, _ = grads_of(model, x, reversible=False)
+    _, g_r, _ = grads_of(model, x, reversible=True)
+    assert global_rel_error(g_p, g_r) < 1e-4
+    assert_grads_close(g_p, g_r, rtol=5e-4)
+    errors = reconstruction_errors(model.stages(), model.embed(x.detach()))
+    assert errors[0] > errors[-1] > 0  # it grows towards the first column
+    kept = reconstruction_errors(model.stages(), model.embed(x.detach()),
+                                 keep_every=2)
+    # columns 1 and 3 are kept (exact); 0 and 2 are rebuilt once
+    assert kept[1] == kept[3] == 0.0
+    assert kept[0] < errors[0] / 10 and 0 < kept[2] < errors[2]
+    # one inversion from exact states: the size of the last column's error
+    assert max(kept) < 10 * errors[-1]
+
+
+def test_keeping_every_column_rebuilds_nothing(monkeypatch):
+    """``keep_states_every=1``: no inverse runs, the backward recomputes each
+    level from the exact states (per-level checkpointing)."""
+    from mmrevcol.models import reversible
+    calls = []
+    real = reversible.invert_level
+    monkeypatch.setattr(reversible, 'invert_level',
+                        lambda *a: calls.append(1) or real(*a))
+    model = v1(5, drop_path_rate=0.3, keep_states_every=1).train()
+    x = torch.randn(2, 3, 64, 64, requires_grad=True)
+    _, g_p, gx_p = grads_of(model, x, reversible=False)
+    _, g_r, gx_r = grads_of(model, x, reversible=True)
+    assert calls == []
+    assert_grads_close(g_p, g_r, rtol=1e-6)
+    model.keep_states_every = 3  # columns 2 and 4 kept: 0, 1, 3 rebuilt
+    grads_of(model, x, reversible=True)
+    assert len(calls) == 3 * 4
+
+
+@pytest.mark.parametrize('bad', [0, -1, 1.5, True, '2'])
+def test_keep_states_every_is_validated(bad):
+    with pytest.raises(ValueError, match=r'keep_states_every must be None .*'
+                       + re.escape(repr(bad))):
+        v1(2, keep_states_every=bad)
+    with pytest.raises(ValueError, match='keep_states_every'):
+        v2(1, 1, keep_states_every=bad)
 
 
 def test_v1_reversible_exact_in_float64_with_five_columns():
@@ -136,16 +185,20 @@ def test_drop_path_replayed_without_reseeding_global_rng():
     torch.testing.assert_close(after_rev, after_plain)
 
 
-def test_bf16_autocast_cpu():
-    """bf16 has 8 mantissa bits (relative step 2**-8 = 3.9e-3): the two paths
-    run the same bf16 matmuls on inputs that differ by the reconstruction
-    error, so gradients agree to a few bf16 steps, not to fp32 precision."""
-    model = v2(2, 2, drop_path_rate=0.1).train()
+@pytest.mark.parametrize('keep,rtol', [(2, 5e-2), (1, 1e-6)])
+def test_bf16_autocast_cpu(keep, rtol):
+    """bf16 has 8 mantissa bits (relative step 2**-8 = 3.9e-3). A rebuilt
+    state differs from the forward's by fp32 rounding, which is enough for a
+    bf16 cast in the recomputed level to round the other way: gradients
+    then agree to a few bf16 steps, not to fp32 precision. With every column
+    kept nothing is rebuilt, the recomputation sees the forward's inputs
+    and the gradients match to fp32 rounding."""
+    model = v2(2, 2, drop_path_rate=0.1, keep_states_every=keep).train()
     x = torch.randn(2, 3, 32, 32)
     loss_p, g_p, _ = grads_of(model, x, False, autocast=torch.bfloat16)
     loss_r, g_r, _ = grads_of(model, x, True, autocast=torch.bfloat16)
     torch.testing.assert_close(loss_p, loss_r, rtol=1e-2, atol=1e-3)
-    assert_grads_close(g_p, g_r, rtol=5e-2)
+    assert_grads_close(g_p, g_r, rtol=rtol)
     # and the recomputation really ran under autocast: grads differ from fp32
     _, g_32, _ = grads_of(model, x, True)
     worst = max(((g_32[n] - g_r[n]).abs().max() / g_32[n].abs().max()).item()
@@ -180,14 +233,23 @@ def _saved_bytes(model, x):
     return counter.bytes
 
 
+def _state_bytes(model, x):
+    """Bytes of one column's built states (what a kept column adds)."""
+    with torch.no_grad():
+        states = model.columns[0](model.embed(x))
+    return sum(t.untyped_storage().nbytes() for t in states if t is not None)
+
+
 def test_saved_memory_flat_in_columns_for_reversible_only():
     x = torch.randn(1, 3, 64, 64)
-    rev, plain = [], []
+    rev, kept, plain = [], [], []
     for bu in (2, 4, 8):
         torch.manual_seed(0)
-        model = v2(bu, 2).train()
+        model = v2(bu, 2, keep_states_every=None).train()
         model.reversible = True
         rev.append(_saved_bytes(model, x))
+        model.keep_states_every = 2
+        kept.append(_saved_bytes(model, x))
         model.reversible = False
         plain.append(_saved_bytes(model, x))
     # reversible: the same bytes whatever the number of columns
@@ -196,21 +258,31 @@ def test_saved_memory_flat_in_columns_for_reversible_only():
     per_col = [(plain[1] - plain[0]) / 2, (plain[2] - plain[1]) / 4]
     assert per_col[0] > 0 and per_col[0] == pytest.approx(per_col[1], 0.01)
     assert plain[2] > 3 * rev[2]
+    # keeping every 2nd column adds exactly one column's states per kept
+    # column (4, 6 and 10 columns: 2, 3 and 5 kept, the last one included)
+    state = _state_bytes(model, x)
+    assert [k - rev[0] for k in kept] == [state, 2 * state, 4 * state]
+    assert plain[2] > 3 * kept[2]
 
 
 def test_v1_saved_memory_flat_in_columns():
     x = torch.randn(1, 3, 64, 64)
-    rev, plain = [], []
+    rev, kept, plain = [], [], []
     for n in (2, 4, 8):
-        model = v1(n).train()
+        model = v1(n, keep_states_every=None).train()
         model.reversible = True
         rev.append(_saved_bytes(model, x))
+        model.keep_states_every = 2
+        kept.append(_saved_bytes(model, x))
         model.reversible = False
         plain.append(_saved_bytes(model, x))
     assert max(rev) == min(rev), rev
     assert plain[2] - plain[1] == pytest.approx(2 * (plain[1] - plain[0]),
                                                 rel=0.01)
     assert plain[2] > 3 * rev[2]
+    state = _state_bytes(model, x)
+    assert [k - rev[0] for k in kept] == [0, state, 3 * state]
+    assert plain[2] > 3 * kept[2]
 
 
 def test_reconstruction_error_is_small():
@@ -306,3 +378,69 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     for r in range(2):
         grads = torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
         assert_grads_close(ref, grads, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- benchmark
+def test_memory_benchmark_rows_and_ratios(tmp_path):
+    """The benchmark measures every mode on the same model: plain saves the
+    most, ``rev`` the least and flat in the number of columns, ``keep1``
+    (every column kept) has no reconstruction error; gradient errors are
+    against plain autograd."""
+    from mmrevcol.analysis import benchmark_memory, format_memory_table
+    logged = []
+    results = benchmark_memory({'tiny': lambda n: v1(n)}, columns=[2, 4],
+                               img_size=64, steps=1, warmup=0,
+                               keep_every=(1, 2), log=logged.append)
+    assert [(r.model, r.columns) for r in results] == [('tiny', 2),
+                                                       ('tiny', 4)]
+    for r in results:
+        m = r.modes
+        assert list(m) == ['plain', 'rev', 'keep1', 'keep2']
+        assert m['plain'].recon_error is None and m['plain'].grad_error is None
+        # 2 columns: keep2 keeps only the last one, like rev
+        assert (m['rev'].saved < m['keep2'].saved) == (r.columns == 4)
+        assert m['keep2'].saved < m['keep1'].saved < m['plain'].saved
+        assert m['keep1'].recon_error == 0.0
+        assert m['keep1'].grad_error < 1e-6
+        assert 0 < m['rev'].grad_error < 1e-4
+        assert all(v.peak == v.saved for v in m.values())  # CPU
+    assert results[0].modes['rev'].saved == results[1].modes['rev'].saved
+    assert results[1].modes['plain'].saved > 1.5 * results[0].modes[
+        'plain'].saved
+    table = format_memory_table(results).splitlines()
+    assert table[0].split() == ['model', 'cols', 'mode', 'saved', 'MB',
+                                'saved', 'x', 'step', 's', 'time', 'x',
+                                'recon', 'err', 'grad', 'err']
+    assert len(table) == 1 + 2 * 4
+    rev = table[2].split()
+    plain_mb = results[0].modes['plain'].saved / 2**20
+    rev_mb = results[0].modes['rev'].saved / 2**20
+    assert rev[:3] == ['tiny', '2', 'rev']
+    assert float(rev[4]) == pytest.approx(plain_mb / rev_mb, abs=0.01)
+    assert len(logged) == 2 and logged[0].startswith('model')
+
+
+def test_memory_benchmark_tool_cli(tmp_path):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    plot = tmp_path / 'mem.png'
+    out = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark_memory.py',
+         '--models', 'v1-t', '--columns', '3', '4', '--img-size', '64',
+         '--steps', '1', '--warmup', '0', '--keep-states-every', '2',
+         '--amp', 'bf16', '--plot', str(plot)],
+        cwd=root, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert out.returncode == 0, out.stderr
+    assert 'autocast bf16' in out.stdout
+    assert 'v1-t rev: saved bytes vary by 0.0% over 3..8 columns' in \
+        out.stdout
+    assert 'v1-t keep2 @ 4 columns' in out.stdout
+    assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    bad = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark_memory.py',
+         '--keep-states-every', '0'], cwd=root, capture_output=True,
+        text=True, timeout=120)
+    assert bad.returncode == 2 and '--keep-states-every must be >= 1' in \
+        bad.stderr

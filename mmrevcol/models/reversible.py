@@ -9,7 +9,8 @@ top-down columns read the normalised top level of the last bottom-up column).
 With ``reversible=True`` and grad enabled, the forward runs without building
 a graph and keeps only: the first stage input, the later stage inputs, the
 last column's states and the few states that leave the reversible stream
-(levels a column does not build but the next one reads). The backward walks
+(levels a column does not build but the next one reads), plus, with
+``keep_every=k``, the states of every ``k``-th column. The backward walks
 the columns from last to first; for each level, in reverse order, it
 recomputes ``F`` with grad (restoring the RNG state of the forward and the
 autocast state), rebuilds the previous state with
@@ -17,6 +18,18 @@ autocast state), rebuilds the previous state with
 ``F + gamma * x_prev``. Parameter gradients accumulate through the normal
 autograd machinery (so DDP hooks and gradient accumulation work); parameters
 are not inputs of the autograd function.
+
+Why ``keep_every``: the inverse divides by ``gamma`` (0.5 at init) and feeds
+each rebuilt level into the next level's inverse, so rounding errors grow
+with every rebuilt column (``reconstruction_errors`` measures it). In fp32
+that is ~1e-6 per column for V2 but ~4x per column for V1 (a random-init
+16-column RevCol-B rebuilds its first column with a relative error of 20).
+Under autocast, a rebuilt input that differs from the forward's by one fp32
+ulp can round to a different bf16/fp16 value, so each rebuilt column starts
+from an error of the low-precision epsilon. A kept column's states are exact,
+so the backward never rebuilds more than ``k - 1`` columns in a row; the
+cost is one column's states (a few MB: no block activations) per kept
+column.
 """
 import contextlib
 from typing import Callable, List, NamedTuple, Optional, Sequence
@@ -124,6 +137,23 @@ def _check_ddp() -> None:
             "model_wrapper_cfg, or build the backbone with reversible=False.")
 
 
+def check_keep_every(keep_every) -> Optional[int]:
+    """Validate ``keep_every`` (None or an int >= 1) and return it."""
+    if keep_every is not None and (not isinstance(keep_every, int)
+                                   or isinstance(keep_every, bool)
+                                   or keep_every < 1):
+        raise ValueError(f'keep_states_every must be None (keep only the '
+                         f'last column) or an int >= 1, got {keep_every!r}')
+    return keep_every
+
+
+def _is_kept(c: int, num_columns: int, keep_every: Optional[int]) -> bool:
+    """Whether column ``c``'s states are saved for backward (the last
+    column's always are)."""
+    return c == num_columns - 1 or (keep_every is not None
+                                    and (c + 1) % keep_every == 0)
+
+
 def _add(a: Optional[torch.Tensor], b: Optional[torch.Tensor]):
     if a is None:
         return b
@@ -134,23 +164,27 @@ def _add(a: Optional[torch.Tensor], b: Optional[torch.Tensor]):
 
 # ------------------------------------------------------------ the function
 class _ReversibleColumns(torch.autograd.Function):
-    """Inputs: ``stages`` (not a tensor), ``dummy`` (an empty tensor that
-    requires grad, so the backward runs even when ``x`` needs no grad) and
-    ``x``. Outputs: the built levels of the last column, in its order."""
+    """Inputs: ``stages`` and ``keep_every`` (not tensors), ``dummy`` (an
+    empty tensor that requires grad, so the backward runs even when ``x``
+    needs no grad) and ``x``. Outputs: the built levels of the last column,
+    in its order."""
 
     @staticmethod
-    def forward(ctx, stages, dummy, x):
+    def forward(ctx, stages, keep_every, dummy, x):
         _check_ddp()
         cols = _flatten(stages)
         devices = _cuda_devices(x)
+        # ``leaving``: previous-column states the backward cannot rebuild
+        # (levels the next column does not build) or must not (kept columns)
         rng, leaving = {}, {}
 
         def record(c, i, prev):
             rng[(c, i)] = _get_rng(devices)
             col = cols[c][1]
             if prev is not None and i == col.order[0]:
+                kept = _is_kept(c - 1, len(cols), keep_every)
                 for k in range(NUM_LEVELS):
-                    if prev[k] is not None and k not in col.order:
+                    if prev[k] is not None and (kept or k not in col.order):
                         leaving[(c - 1, k)] = prev[k]
 
         # Function.forward runs with grad disabled: no graph is built and
@@ -183,7 +217,7 @@ class _ReversibleColumns(torch.autograd.Function):
             for k in range(len(stages) - 1, -1, -1):
                 stage = stages[k]
                 s = inputs[k].detach()
-                need_s = k > 0 or ctx.needs_input_grad[2]
+                need_s = k > 0 or ctx.needs_input_grad[3]
                 grad_s = None
                 for col in reversed(stage.columns):
                     known = [leaving.get((c - 1, lv)) for lv in
@@ -204,7 +238,7 @@ class _ReversibleColumns(torch.autograd.Function):
                          for gi, leaf in zip(g, leaves)]
                 else:
                     grad_x = grad_s
-        return None, None, grad_x
+        return None, None, None, grad_x
 
 
 def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
@@ -230,8 +264,9 @@ def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
             out = f
         else:
             gamma = col.gamma(i)
-            with torch.no_grad():
-                prev[i] = invert_level(y[i], f, gamma).requires_grad_()
+            if prev[i] is None:  # not kept: rebuild it
+                with torch.no_grad():
+                    prev[i] = invert_level(y[i], f, gamma).requires_grad_()
             out = f + gamma * prev[i]
         if g[i] is not None and out.requires_grad:
             torch.autograd.backward(out, g[i])
@@ -286,7 +321,8 @@ def saved_tensor_bytes(exclude=()):
 
 def run_columns(stages: Sequence[ColumnStage],
                 x: torch.Tensor,
-                reversible: bool = False) -> States:
+                reversible: bool = False,
+                keep_every: Optional[int] = None) -> States:
     """Run the columns and return the last column's states by level.
 
     Args:
@@ -295,14 +331,20 @@ def run_columns(stages: Sequence[ColumnStage],
         reversible (bool): Use the memory-saving reversible backward when
             grad is enabled. Without grad (evaluation, ``torch.no_grad()``)
             the plain forward runs either way.
+        keep_every (int | None): With ``reversible``, also save the states
+            of every ``k``-th column (columns ``k-1, 2k-1, ...``), so the
+            backward rebuilds at most ``k - 1`` columns in a row. ``None``
+            saves only the last column's: saved memory independent of the
+            number of columns, error growing with it. Defaults to None.
 
     Returns:
         list[Tensor | None]: The last column's states (None: not built).
     """
+    check_keep_every(keep_every)
     if reversible and torch.is_grad_enabled():
         last = _flatten(stages)[-1][1]
         dummy = torch.empty(0, device=x.device, requires_grad=True)
-        outs = _ReversibleColumns.apply(stages, dummy, x)
+        outs = _ReversibleColumns.apply(stages, keep_every, dummy, x)
         states: States = [None] * NUM_LEVELS
         for i, out in zip(last.order, outs):
             states[i] = out
@@ -312,15 +354,24 @@ def run_columns(stages: Sequence[ColumnStage],
 
 @torch.no_grad()
 def reconstruction_errors(stages: Sequence[ColumnStage],
-                          x: torch.Tensor) -> List[float]:
+                          x: torch.Tensor,
+                          keep_every: Optional[int] = None) -> List[float]:
     """Numerical guard: how well the inverse rebuilds every column.
 
     Runs the plain forward keeping all states, then rebuilds each column's
     states from the next column's (exactly as the reversible backward does,
-    error compounding from the last column down) and returns, for each
-    column but the last, the max absolute error relative to the max absolute
-    value of its true states. The first entry is the first column's.
+    error compounding from the last column down, restarting from the exact
+    states at every kept column) and returns, for each column but the last,
+    the max absolute error relative to the max absolute value of its true
+    states (0 for kept columns). The first entry is the first column's. Run
+    it under the autocast the training uses: low precision changes it.
+
+    Args:
+        stages (list[ColumnStage]): The column stages.
+        x (Tensor): The first stage's input.
+        keep_every (int | None): As in :func:`run_columns`.
     """
+    check_keep_every(keep_every)
     cols = _flatten(stages)
     _, inputs, history = _run_plain(stages, x, keep_all=True)
     errors = []
@@ -328,6 +379,10 @@ def reconstruction_errors(stages: Sequence[ColumnStage],
     for c in range(len(cols) - 1, 0, -1):
         k, col = cols[c]
         true_prev = history[c - 1]
+        if _is_kept(c - 1, len(cols), keep_every):
+            rebuilt = true_prev
+            errors.append(0.0)
+            continue
         known = [true_prev[lv] if lv not in col.order else None
                  for lv in range(NUM_LEVELS)]
         rebuilt = col.inverse(inputs[k], rebuilt, known)

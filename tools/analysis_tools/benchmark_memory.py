@@ -2,13 +2,16 @@
 
 Prints, for 2..8 columns, the bytes autograd saves for backward (activations,
 weights excluded), the peak memory (``torch.cuda.max_memory_allocated`` on a
-GPU; the saved bytes on CPU), the median step time and the reconstruction
-error of the first column, for plain autograd and the reversible engine, in
-one run, with the ratios side by side.
+GPU; on CPU it is the saved bytes), the median step time, the reconstruction
+error of the first column and the gradient error against plain autograd, in
+one run, with the ratios side by side. Modes: ``plain`` autograd, ``rev``
+(only the last column's states kept) and ``keepK`` (every K-th column's
+states kept too: ``keep_states_every=K``, the backbones' default is 2).
 
     python tools/analysis_tools/benchmark_memory.py               # V2-B, V1-B
     python tools/analysis_tools/benchmark_memory.py --models v2-b \
-        --columns 2 3 4 --img-size 256 --plot mem.png
+        --columns 2 3 4 --img-size 256 --keep-states-every 2 4 --plot mem.png
+    python tools/analysis_tools/benchmark_memory.py --amp bf16   # autocast
 """
 import argparse
 import math
@@ -20,6 +23,8 @@ try:
 except ImportError:  # running from a checkout without installation
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))
+
+import torch  # noqa: E402
 
 from mmrevcol.analysis import benchmark_memory, format_memory_table  # noqa
 from mmrevcol.models import RevColV2  # noqa
@@ -66,10 +71,17 @@ def parse_args(argv=None):
                    help='timed steps per setting (median)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--device', default='cpu')
+    p.add_argument('--keep-states-every', nargs='*', type=int, default=[2],
+                   help='keep_states_every values to measure besides None')
+    p.add_argument('--amp', choices=['fp16', 'bf16'],
+                   help='run every mode under this autocast dtype')
     p.add_argument('--plot', help='write a PNG plot here')
     args = p.parse_args(argv)
     if any(c < 1 for c in args.columns):
         p.error(f'--columns must be >= 1, got {args.columns}')
+    if any(k < 1 for k in args.keep_states_every):
+        p.error(f'--keep-states-every must be >= 1, got '
+                f'{args.keep_states_every}')
     return args
 
 
@@ -77,15 +89,22 @@ def summarize(results):
     lines = []
     for name in dict.fromkeys(r.model for r in results):
         rs = [r for r in results if r.model == name]
-        flat = [r.rev_saved for r in rs if 3 <= r.columns <= 8]
-        if flat:
-            spread = (max(flat) - min(flat)) / min(flat)
-            lines.append(f'{name}: reversible saved bytes vary by '
-                         f'{spread * 100:.1f}% over 3..8 columns')
         last = rs[-1]
-        lines.append(
-            f'{name} @ {last.columns} columns: {last.plain_saved / last.rev_saved:.2f}x'
-            f' less saved memory, {last.rev_time / last.plain_time:.2f}x step time')
+        plain = last.modes['plain']
+        for mode in last.modes:
+            if mode == 'plain':
+                continue
+            flat = [r.modes[mode].saved for r in rs if 3 <= r.columns <= 8]
+            if len(flat) > 1:
+                spread = (max(flat) - min(flat)) / min(flat)
+                lines.append(f'{name} {mode}: saved bytes vary by '
+                             f'{spread * 100:.1f}% over 3..8 columns')
+            m = last.modes[mode]
+            lines.append(
+                f'{name} {mode} @ {last.columns} columns: '
+                f'{plain.saved / max(m.saved, 1):.2f}x less saved memory, '
+                f'{m.time / plain.time:.2f}x step time, gradient error '
+                f'{m.grad_error:.1e}')
     return '\n'.join(lines)
 
 
@@ -97,12 +116,13 @@ def plot(results, path):
     for name in dict.fromkeys(r.model for r in results):
         rs = [r for r in results if r.model == name]
         cols = [r.columns for r in rs]
-        ax.plot(cols, [r.plain_saved / 2**20 for r in rs], 'o--',
-                label=f'{name} plain')
-        ax.plot(cols, [r.rev_saved / 2**20 for r in rs], 'o-',
-                label=f'{name} reversible')
+        for mode in rs[0].modes:
+            ax.plot(cols, [r.modes[mode].saved / 2**20 for r in rs],
+                    'o--' if mode == 'plain' else 'o-',
+                    label=f'{name} {mode}')
     ax.set_xlabel('columns')
     ax.set_ylabel('saved activations (MiB)')
+    ax.set_yscale('log')
     ax.legend()
     fig.tight_layout()
     tmp = path + '.tmp.png'
@@ -114,11 +134,15 @@ def main(argv=None):
     args = parse_args(argv)
     builders = {m: BUILDERS[m]() for m in args.models}
     print(f'img {args.img_size}x{args.img_size}, batch {args.batch_size}, '
-          f'device {args.device}')
-    results = benchmark_memory(builders, args.columns, args.img_size,
-                               args.batch_size, args.steps, args.warmup,
-                               args.device)
-    print('\n' + format_memory_table(results))
+          f'device {args.device}, autocast {args.amp or "off"}')
+    dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(args.amp)
+    device_type = torch.device(args.device).type
+    with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+        results = benchmark_memory(builders, args.columns, args.img_size,
+                                   args.batch_size, args.steps, args.warmup,
+                                   args.device, args.keep_states_every)
+    print('\n' + format_memory_table(results,
+                                      peaks=device_type == 'cuda'))
     print(summarize(results))
     if args.plot:
         plot(results, args.plot)

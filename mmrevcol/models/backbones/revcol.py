@@ -9,7 +9,7 @@ from mmengine.model import BaseModule
 
 from ...registry import register_everywhere
 from ..columns import NUM_LEVELS, ColumnBackboneMixin, RevColumn
-from ..reversible import ColumnStage, run_columns
+from ..reversible import ColumnStage, check_keep_every, run_columns
 from .layers import DropPath, LayerNorm2d, Mlp, init_trunc_normal_
 
 #: LayerNorm epsilon of every RevCol normalisation (official value).
@@ -164,6 +164,11 @@ class RevCol(ColumnBackboneMixin, BaseModule):
             schedule in every column. Defaults to 0.
         reversible (bool): Use the memory-saving reversible backward in
             training. Defaults to True.
+        keep_states_every (int | None): Also keep the states of every
+            ``k``-th column, so the reversible backward rebuilds at most
+            ``k - 1`` columns in a row (rebuilding amplifies rounding, see
+            :mod:`mmrevcol.models.reversible`). Defaults to 2; ``None``
+            keeps only the last column (memory independent of depth).
         out_norms (bool): Add a LayerNorm to each output. Off by default, as
             the official model (and official checkpoints have none).
         frozen_stages (int): -1 freezes nothing, 0 the stem, ``k > 0`` the
@@ -203,6 +208,7 @@ class RevCol(ColumnBackboneMixin, BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  drop_path_rate: float = 0.,
                  reversible: bool = True,
+                 keep_states_every: Optional[int] = 2,
                  out_norms: bool = False,
                  frozen_stages: int = -1,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
@@ -235,6 +241,7 @@ class RevCol(ColumnBackboneMixin, BaseModule):
         self.frozen_stages = frozen_stages
         self.drop_path_rate = float(drop_path_rate)
         self.reversible = bool(reversible)
+        self.keep_states_every = check_keep_every(keep_states_every)
         self.out_norms = bool(out_norms)
 
         c = self.channels
@@ -360,7 +367,8 @@ class RevCol(ColumnBackboneMixin, BaseModule):
         (strides 4/8/16/32 for sizes divisible by 32)."""
         stem = self.embed(x)
         states = run_columns(self.stages(), stem,
-                             reversible=self.reversible and self.training)
+                             reversible=self.reversible and self.training,
+                             keep_every=self.keep_states_every)
         outs = []
         for i in self.out_indices:
             feat = states[i]

@@ -14,7 +14,7 @@ from mmengine.model.weight_init import trunc_normal_
 from ...registry import register_everywhere
 from ..columns import (NUM_LEVELS, ORDERS, ColumnBackboneMixin, RevColumn,
                        reachable_levels)
-from ..reversible import ColumnStage, run_columns
+from ..reversible import ColumnStage, check_keep_every, run_columns
 from .layers import (DropPath, Mlp, init_trunc_normal_, window_partition,
                      window_unpartition)
 
@@ -220,6 +220,11 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             Defaults to (-1, ).
         reversible (bool): Use the memory-saving reversible backward in
             training. Defaults to True.
+        keep_states_every (int | None): Also keep the states of every
+            ``k``-th column, so the reversible backward rebuilds at most
+            ``k - 1`` columns in a row (rebuilding amplifies rounding, see
+            :mod:`mmrevcol.models.reversible`). Defaults to 2; ``None``
+            keeps only the last column (memory independent of depth).
         frozen_stages (int): -1 freezes nothing, 0 the embeddings, ``k > 0``
             the embeddings and the first ``k`` columns. Defaults to -1.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
@@ -255,6 +260,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                  window_size: int = 0,
                  global_attn_indexes: Sequence[int] = (-1, ),
                  reversible: bool = True,
+                 keep_states_every: Optional[int] = 2,
                  frozen_stages: int = -1,
                  norm_eps: float = 1e-6,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
@@ -300,6 +306,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                              f'{drop_path_rate}')
         self.window_size = self._check_int('window_size', window_size, 0)
         self.reversible = bool(reversible)
+        self.keep_states_every = check_keep_every(keep_states_every)
         num_columns = s['bu_columns'] + s['td_columns']
         if (not isinstance(frozen_stages, int)
                 or isinstance(frozen_stages, bool)
@@ -488,7 +495,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         image_hw = tuple(x.shape[-2:])
         tokens = self.embed(x)
         states = run_columns(self.stages(), tokens,
-                             reversible=self.reversible and self.training)
+                             reversible=self.reversible and self.training,
+                             keep_every=self.keep_states_every)
         if self.out_type == 'avg_featmap':
             top = self.out_norm3(states[3].mean(dim=(1, 2)))
             return (top, )
