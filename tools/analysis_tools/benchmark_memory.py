@@ -2,8 +2,8 @@
 
 Prints, for 2..8 columns, the bytes autograd saves for backward (activations,
 weights excluded), the peak memory (``torch.cuda.max_memory_allocated`` on a
-GPU; on CPU it is the saved bytes), the median step time, the reconstruction
-error of the first column and the gradient error against plain autograd, in
+GPU; on CPU it is the saved bytes), the median step time, the worst reconstruction
+error over the rebuilt columns and the gradient error against plain autograd, in
 one run, with the ratios side by side. Modes: ``plain`` autograd, ``rev``
 (only the last column's states kept) and ``keepK`` (every K-th column's
 states kept too: ``keep_states_every=K``, the backbones' default is 2).
