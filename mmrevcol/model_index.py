@@ -66,6 +66,8 @@ import torch
 import torch.nn as nn
 import yaml
 
+from .apis import load_config
+
 #: The repository root (this file is ``<root>/mmrevcol/model_index.py``).
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -230,19 +232,6 @@ def dump_metafile(content: dict) -> str:
 # ---------------------------------------------------------------------------
 
 
-def load_config(path: str):
-    """Load a config file (``mmengine.Config``), importing its
-    ``custom_imports``."""
-    from mmengine.config import Config
-    from mmengine.utils import import_modules_from_strings
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config {path} does not exist')
-    cfg = Config.fromfile(path)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    return cfg
-
-
 def config_task(cfg) -> str:
     """``'classification'``, ``'segmentation'`` or ``'detection'``, from the
     config's ``default_scope`` (mmpretrain / mmseg / mmdet)."""
@@ -270,7 +259,8 @@ def build_model(cfg, device: str = 'cpu') -> nn.Module:
     """Build ``cfg.model`` in the config's default scope.
 
     Args:
-        cfg (mmengine.Config): A loaded config (see :func:`load_config`).
+        cfg (mmengine.Config): A loaded config (see
+            :func:`mmrevcol.apis.load_config`).
         device (str): ``'cpu'``, or ``'meta'`` to build without allocating
             or initialising weights (enough to count parameters).
 
@@ -407,40 +397,14 @@ class _TensorForward(nn.Module):
         return rpn_outs, outs
 
 
-def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
-    """FLOPs of ``aten::scaled_dot_product_attention`` (``q k^T`` and the
-    weighted sum of ``v``), which mmengine's counter does not know."""
-    from mmengine.analysis.jit_handles import get_shape
-    q, k, v = (get_shape(x) for x in inputs[:3])
-    batch = 1
-    for d in q[:-2]:
-        batch *= d
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
-
-
-def baddbmm_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
-    """FLOPs of ``aten::baddbmm`` (the batched product; the addition is not
-    counted, as for ``aten::addmm``)."""
-    from mmengine.analysis.jit_handles import get_shape
-    b, n, m = get_shape(inputs[1])
-    p = get_shape(inputs[2])[-1]
-    return b * n * m * p
-
-
-#: Handles added to mmengine's FLOP counter: attention ops it skips.
-EXTRA_FLOP_HANDLES = {
-    'aten::scaled_dot_product_attention': sdpa_flop_jit,
-    'aten::baddbmm': baddbmm_flop_jit,
-}
-
-
 def measure_flops(model: nn.Module, task: str,
                   hw: Tuple[int, int]) -> int:
     """FLOPs of one ``(1, 3, H, W)`` image through a task model.
 
     mmengine's ``FlopAnalyzer`` (the counter of
     ``get_model_complexity_info``, which would also trace a second time for
-    activations) with :data:`EXTRA_FLOP_HANDLES` for the attention ops it
+    activations) with
+    :data:`mmrevcol.analysis.complexity.EXTRA_FLOP_HANDLES` for the attention ops it
     does not count; element-wise ops (softmax, GELU, additions) are not
     counted, as in mmengine.
 
@@ -457,6 +421,7 @@ def measure_flops(model: nn.Module, task: str,
     inputs = torch.randn(1, 3, *hw)
     with torch.no_grad():
         analyzer = FlopAnalyzer(wrapper, (inputs, ))
+        from mmrevcol.analysis.complexity import EXTRA_FLOP_HANDLES
         analyzer.set_op_handle(**EXTRA_FLOP_HANDLES)
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)

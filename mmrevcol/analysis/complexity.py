@@ -7,9 +7,11 @@ fvcore convention, the one mmdet's / mmpretrain's ``get_flops`` tools
 report), :class:`mmengine.analysis.ActivationAnalyzer` counts activations and
 :func:`mmengine.analysis.parameter_count` the parameters. mmengine 0.10 has
 no handle for ``aten::scaled_dot_product_attention`` (which RevColV2's
-attention calls), so :func:`sdpa_flop_jit` registers one through the
-analyzer's own ``set_op_handle`` hook: the two matrix products
-``q @ k^T`` and ``attn @ v``, counted like ``aten::matmul``.
+attention calls) nor for ``aten::baddbmm``, so :data:`EXTRA_FLOP_HANDLES`
+registers them through the analyzer's own ``set_op_handle`` hook (the one
+place these handles live; the model index uses them too): the two matrix
+products ``q @ k^T`` and ``attn @ v``, counted like ``aten::matmul``, and the
+batched product of ``baddbmm``.
 
 The model runs in ``mode='tensor'`` (backbone, neck and heads without
 post-processing, as the OpenMMLab ``get_flops`` tools do) on a dummy batch
@@ -72,6 +74,30 @@ def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     for d in q[:-2]:
         batch *= d
     return int(batch * q[-2] * k[-2] * (q[-1] + v[-1]))
+
+
+def baddbmm_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """FLOP handle of ``aten::baddbmm`` (``beta * input + alpha * b1 @ b2``,
+    mmdet's attention helpers use it): the batched product, the addition not
+    counted, as mmengine does for ``aten::addmm``.
+
+    Args:
+        inputs (list): The traced op's inputs (``input, batch1, batch2``).
+        outputs (list): The traced op's outputs (unused).
+
+    Returns:
+        int: The FLOP count.
+    """
+    b, n, m = get_shape(inputs[1])
+    p = get_shape(inputs[2])[-1]
+    return int(b * n * m * p)
+
+
+#: Handles added to mmengine's FLOP counter for the ops it does not count.
+EXTRA_FLOP_HANDLES = {
+    'aten::scaled_dot_product_attention': sdpa_flop_jit,
+    'aten::baddbmm': baddbmm_flop_jit,
+}
 
 
 def normalize_shape(shape: Union[int, Sequence[int]],
@@ -274,8 +300,7 @@ def get_complexity(config: ConfigLike,
 
     with _tensor_mode(model, samples):
         flops = FlopAnalyzer(model, (inputs, ))
-        flops.set_op_handle('aten::scaled_dot_product_attention',
-                            sdpa_flop_jit)
+        flops.set_op_handle(**EXTRA_FLOP_HANDLES)
         flops.unsupported_ops_warnings(False).uncalled_modules_warnings(
             False).tracer_warnings('none')
         acts = None
