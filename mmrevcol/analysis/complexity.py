@@ -126,6 +126,37 @@ def normalize_shape(shape: Union[int, Sequence[int]],
     return shape
 
 
+def add_model_input_args(parser, what: str = 'input image size') -> None:
+    """Add the arguments the analysis tools share: ``--shape S | H W``,
+    ``--batch-size`` and ``--cfg-options`` (read back with
+    :func:`shape_from_args`).
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        what (str): What ``--shape`` sets, for the help text.
+    """
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--shape', type=int, nargs='+', metavar='SIZE',
+        help=f'{what}: S or H W (default: 1024 det, 512 seg, 224 cls)')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='images per batch (default: 1)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries, e.g. model.backbone.arch=large')
+
+
+def shape_from_args(parser, args) -> Union[int, Tuple[int, int], None]:
+    """``--shape`` as :func:`normalize_shape` takes it (``None``: the scope's
+    default); a wrong number of values is a usage error of ``parser``."""
+    if args.shape is None:
+        return None
+    if len(args.shape) not in (1, 2):
+        parser.error(f'--shape takes 1 value (S) or 2 values (H W), got '
+                     f'{len(args.shape)}: {args.shape}')
+    return args.shape[0] if len(args.shape) == 1 else tuple(args.shape)
+
+
 def config_scope(cfg: Config) -> str:
     """The ``default_scope`` of a config, checked against
     :data:`DATA_SAMPLES`."""

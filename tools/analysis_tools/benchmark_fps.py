@@ -22,8 +22,8 @@ if importlib.util.find_spec('mmrevcol') is None:
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmengine.config import DictAction  # noqa: E402
-
+from mmrevcol.analysis.complexity import (  # noqa: E402
+    add_model_input_args, shape_from_args)
 from mmrevcol.analysis.speed import (SOURCES, benchmark_config,  # noqa: E402
                                      format_latency)
 
@@ -34,12 +34,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='mmdet / mmseg / mmpretrain config')
     parser.add_argument('checkpoint', nargs='?', default=None,
                         help='trained weights (default: random init)')
-    parser.add_argument(
-        '--shape', type=int, nargs='+', metavar='SIZE',
-        help='dummy image size: S or H W (default: 1024 det, 512 seg, '
-        '224 cls)')
-    parser.add_argument('--batch-size', type=int, default=1,
-                        help='images per step (default: 1)')
+    add_model_input_args(parser, 'dummy image size')
     parser.add_argument('--warmup', type=int, default=5,
                         help='untimed steps first (default: 5)')
     parser.add_argument('--iters', type=int, default=20,
@@ -48,21 +43,13 @@ def parse_args(argv=None):
                         help='cpu, cuda, cuda:N (default: cpu)')
     parser.add_argument('--source', choices=SOURCES, default='dummy',
                         help='dummy images or the test dataloader')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, e.g. model.backbone.arch=large')
     args = parser.parse_args(argv)
-    if args.shape is not None and len(args.shape) not in (1, 2):
-        parser.error(f'--shape takes 1 value (S) or 2 values (H W), got '
-                     f'{len(args.shape)}: {args.shape}')
     return parser, args
 
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    shape = None
-    if args.shape is not None:
-        shape = args.shape[0] if len(args.shape) == 1 else tuple(args.shape)
+    shape = shape_from_args(parser, args)
     try:
         result = benchmark_config(
             args.config, checkpoint=args.checkpoint, shape=shape,

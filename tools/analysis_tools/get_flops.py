@@ -21,43 +21,28 @@ if importlib.util.find_spec('mmrevcol') is None:
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmengine.config import DictAction  # noqa: E402
-
-from mmrevcol.analysis.complexity import (format_complexity,  # noqa: E402
-                                          get_complexity)
+from mmrevcol.analysis.complexity import (  # noqa: E402
+    add_model_input_args, format_complexity, get_complexity, shape_from_args)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='FLOPs and parameters of the model of a config')
     parser.add_argument('config', help='mmdet / mmseg / mmpretrain config')
-    parser.add_argument(
-        '--shape', type=int, nargs='+', metavar='SIZE',
-        help='input image size: S or H W (default: 1024 det, 512 seg, '
-        '224 cls)')
-    parser.add_argument('--batch-size', type=int, default=1,
-                        help='images per batch (default: 1)')
+    add_model_input_args(parser)
     parser.add_argument('--show-table', action='store_true',
                         help='also print the per-module table of mmengine')
     parser.add_argument('--max-depth', type=int, default=3,
                         help='depth of that table (default: 3)')
     parser.add_argument('--no-activations', action='store_true',
                         help='skip counting activations (one trace less)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, e.g. model.backbone.arch=large')
     args = parser.parse_args(argv)
-    if args.shape is not None and len(args.shape) not in (1, 2):
-        parser.error(f'--shape takes 1 value (S) or 2 values (H W), got '
-                     f'{len(args.shape)}: {args.shape}')
     return parser, args
 
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    shape = None
-    if args.shape is not None:
-        shape = args.shape[0] if len(args.shape) == 1 else tuple(args.shape)
+    shape = shape_from_args(parser, args)
     try:
         result = get_complexity(
             args.config, shape=shape, batch_size=args.batch_size,
