@@ -22,6 +22,30 @@ from mmengine.logging import print_log
 #: Launchers accepted by :class:`mmengine.runner.Runner`.
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
+
+
+def add_launcher_args(parser) -> None:
+    """``--launcher`` and ``--local_rank``/``--local-rank`` (what
+    ``torch.distributed.launch`` passes; torchrun sets ``LOCAL_RANK``), for
+    tools/train.py and tools/test.py."""
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_tool_args(parser, argv=None):
+    """Parse, exporting ``LOCAL_RANK`` from ``--local_rank`` when the
+    launcher did not set it (as the OpenMMLab tools do).
+
+    Returns:
+        tuple: ``(parser, args)``.
+    """
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return parser, args
+
+
 #: Extensions :class:`mmengine.evaluator.DumpResults` accepts for ``out``.
 PICKLE_EXTENSIONS = ('.pkl', '.pickle')
 

@@ -8,7 +8,6 @@ one JSON line starting with ``metrics: ``.
 """
 import argparse
 import importlib.util
-import os
 import os.path as osp
 import sys
 
@@ -45,16 +44,8 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override config entries, e.g. test_dataloader.batch_size=1')
-    parser.add_argument(
-        '--launcher',
-        choices=apis.LAUNCHERS,
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return parser, args
+    apis.add_launcher_args(parser)
+    return apis.parse_tool_args(parser, argv)
 
 
 def main(argv=None):

@@ -7,7 +7,6 @@ A thin wrapper over :func:`mmrevcol.apis.train`.
 """
 import argparse
 import importlib.util
-import os
 import os.path as osp
 import sys
 
@@ -47,18 +46,8 @@ def parse_args(argv=None):
         action=DictAction,
         help='override config entries, e.g. train_cfg.max_iters=10 '
         '"optim_wrapper.optimizer.lr=1e-3"; lists as key="[a,b]"')
-    parser.add_argument(
-        '--launcher',
-        choices=apis.LAUNCHERS,
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch>=2.0) or
-    # --local_rank; torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return parser, args
+    apis.add_launcher_args(parser)
+    return apis.parse_tool_args(parser, argv)
 
 
 def main(argv=None):
