@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 
 import pytest
@@ -17,3 +18,25 @@ TINY_V2 = dict(embed_dims=32, num_heads=2, bu_columns=2, bu_depth=4,
 def _deterministic():
     torch.manual_seed(0)
     yield
+
+
+def run_tool(tool, *args, cwd=ROOT, timeout=600, env=None):
+    """Run ``python tools/<tool> *args`` in ``cwd`` (importable there, for
+    configs that import a module from their directory) and return the
+    completed process (stdout/stderr as text)."""
+    full_env = dict(os.environ)
+    full_env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (str(cwd), full_env.get('PYTHONPATH')) if p)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', tool)] + list(args),
+        cwd=str(cwd), env=full_env, capture_output=True, text=True,
+        timeout=timeout)
+
+
+def data_root_options(root, train_key='train_dataloader.dataset'):
+    """``--cfg-options`` pointing the three dataloaders at ``root``
+    (``train_key``: where the train dataset sits, e.g. inside a wrapper)."""
+    return [f'{train_key}.data_root={root}',
+            f'val_dataloader.dataset.data_root={root}',
+            f'test_dataloader.dataset.data_root={root}']

@@ -3,8 +3,6 @@ predict steps on CPU with a tiny arch, and the toy ImageNet config through
 tools/train.py."""
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -16,6 +14,8 @@ import mmrevcol  # noqa: F401  (registers RevColV2 and the constructor)
 from mmrevcol.datasets.toy import IMAGENET_CLASSES, make_toy_data
 from mmrevcol.model_index import build_model, count_parameters
 from mmrevcol.models import RevColV2
+
+from .conftest import data_root_options, run_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG_B = osp.join(REPO, 'configs', 'revcolv2_b_in1k.py')
@@ -166,18 +166,13 @@ def test_toy_config_trains_through_train_tool(tmp_path):
     data = make_toy_data('imagenet', str(tmp_path / 'toy_imagenet'),
                          num_train=2 * n, num_val=n, img_size=48)
     work = tmp_path / 'work'
-    opts = [
-        f'train_dataloader.dataset.data_root={data}',
-        f'val_dataloader.dataset.data_root={data}',
-        f'test_dataloader.dataset.data_root={data}',
+    opts = data_root_options(data) + [
         'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1',
         'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1',
         'default_hooks.logger.interval=1'
     ]
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'train.py'), CFG_TOY,
-         '--work-dir', str(work), '--cfg-options'] + opts,
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    proc = run_tool('train.py', CFG_TOY, '--work-dir', str(work),
+                    '--cfg-options', *opts, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     match = re.search(r'accuracy/top1: ([0-9.]+)', out)

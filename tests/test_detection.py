@@ -9,8 +9,6 @@ import importlib.util
 import json
 import math
 import os.path as osp
-import subprocess
-import sys
 import time
 
 import pytest
@@ -32,7 +30,7 @@ from mmrevcol.analysis.speed import (LatencyResult, benchmark_config,
 from mmrevcol.datasets.toy import coco_metainfo, make_toy_data
 from mmrevcol.models.backbones.revcol import RevCol  # noqa: F401
 
-from .conftest import TINY_V2
+from .conftest import TINY_V2, data_root_options, run_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs')
@@ -376,35 +374,24 @@ def toy_coco(tmp_path_factory):
 
 def _data_options(root):
     ann = osp.join(root, 'annotations', 'instances_val2017.json')
-    return [
-        f'train_dataloader.dataset.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
+    return data_root_options(root, 'train_dataloader.dataset.dataset') + [
         f'val_evaluator.ann_file={ann}',
         f'test_evaluator.ann_file={ann}',
     ]
 
 
-def _run(args, timeout=600):
-    return subprocess.run([sys.executable] + args, cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 def test_coco_evaluation_through_train_and_test_tools(toy_coco, tmp_path):
     work = str(tmp_path / 'work')
-    proc = _run([
-        osp.join('tools', 'train.py'), TOY_CONFIG, '--work-dir', work,
+    proc = run_tool(
+        'train.py', TOY_CONFIG, '--work-dir', work,
         '--cfg-options', *_data_options(toy_coco),
         'train_dataloader.batch_size=2', 'train_cfg.max_epochs=1',
-        'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=1'
-    ])
+        'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=1')
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = osp.join(work, 'epoch_1.pth')
     assert osp.isfile(ckpt)
-    proc = _run([
-        osp.join('tools', 'test.py'), TOY_CONFIG, ckpt, '--work-dir', work,
-        '--cfg-options', *_data_options(toy_coco)
-    ])
+    proc = run_tool('test.py', TOY_CONFIG, ckpt, '--work-dir', work,
+                    '--cfg-options', *_data_options(toy_coco))
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [ln for ln in proc.stdout.splitlines()
              if ln.startswith('metrics: ')]

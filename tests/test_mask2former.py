@@ -2,8 +2,6 @@
 on CPU with a tiny arch, and the toy config through tools/train.py."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,6 +13,8 @@ from mmengine.structures import PixelData
 import mmrevcol  # noqa: F401  (registers RevColV2 and the constructor)
 from mmrevcol.datasets.toy import make_toy_data
 from mmrevcol.model_index import build_model, count_parameters
+
+from .conftest import data_root_options, run_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG_B = osp.join(REPO, 'configs', 'mask2former_revcolv2_b_ade20k.py')
@@ -176,18 +176,13 @@ def test_toy_config_trains_through_train_tool(tmp_path):
     data = make_toy_data('ade20k', str(tmp_path / 'toy_ade20k'), num_train=4,
                          num_val=2, img_size=64)
     work = tmp_path / 'work'
-    opts = [
-        f'train_dataloader.dataset.data_root={data}',
-        f'val_dataloader.dataset.data_root={data}',
-        f'test_dataloader.dataset.data_root={data}',
+    opts = data_root_options(data) + [
         'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
         'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1'
     ]
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'train.py'), CFG_TOY,
-         '--work-dir', str(work), '--cfg-options'] + opts,
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    proc = run_tool('train.py', CFG_TOY, '--work-dir', str(work),
+                    '--cfg-options', *opts, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert 'mIoU' in out and 'decode.loss_mask' in out

@@ -21,6 +21,8 @@ from mmengine.config import Config
 from mmrevcol import apis
 from mmrevcol.engine import allow_mmengine_checkpoint_types
 
+from .conftest import run_tool
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO, 'tools')
 TOY_MODULE = 'mmrevcol_tools_toy'
@@ -116,17 +118,8 @@ def _sha(path):
 
 def _run(args, cwd, timeout=240, env=None):
     """Run ``python tools/<args>`` with the toy module importable."""
-    full_env = dict(os.environ)
-    full_env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (str(cwd), full_env.get('PYTHONPATH')) if p)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable] + args,
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout)
+    return run_tool(osp.relpath(args[0], TOOLS), *args[1:], cwd=cwd,
+                    timeout=timeout, env=env)
 
 
 @pytest.fixture(scope='module')
