@@ -1,0 +1,3 @@
+from .reconstruction import ReversibleErrorHook
+
+__all__ = ['ReversibleErrorHook']
