@@ -181,24 +181,49 @@ def benchmark_config(config: ConfigLike,
         raise ValueError(f'device {device!r} needs CUDA, which is not '
                          f'available here')
     model, cfg = load_model(config, checkpoint, cfg_options, dev)
+    batches = load_batches(cfg, source, shape, batch_size,
+                           num_warmup + num_iters)
+    return benchmark_model(model, batches, batch_size, num_warmup,
+                           num_iters)
+
+
+def load_batches(cfg, source: str = 'dummy',
+                 shape: Union[int, Sequence[int], None] = None,
+                 batch_size: int = 1, count: int = 1) -> list:
+    """Data batches for a config's model, before its data preprocessor.
+
+    Args:
+        cfg (Config): The loaded config.
+        source (str): ``'dummy'``: one batch of random images of ``shape``
+            (default :data:`DEFAULT_SHAPES` of the scope), reused by the
+            caller; ``'dataset'``: up to ``count`` batches of the config's
+            ``test_dataloader`` (its pipeline sizes the images).
+        shape (int | Sequence[int], optional): Dummy image size.
+        batch_size (int): Images per batch.
+        count (int): Batches wanted from the dataset.
+
+    Returns:
+        list[dict]: The batches.
+    """
+    if source not in SOURCES:
+        raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
     scope = config_scope(cfg)
     if source == 'dummy':
         shape = DEFAULT_SHAPES[scope] if shape is None else shape
-        batches = [dummy_data_batch(scope, shape, batch_size)]
-    else:
-        from mmengine.runner import Runner
-        loader_cfg = cfg.get('test_dataloader', None)
-        if loader_cfg is None:
-            raise ValueError("source='dataset' needs a test_dataloader in "
-                             'the config, which has none')
-        loader_cfg = dict(loader_cfg)
-        loader_cfg.update(batch_size=batch_size, num_workers=0,
-                          persistent_workers=False)
-        loader = Runner.build_dataloader(loader_cfg)
-        needed = num_warmup + num_iters
-        batches = list(itertools.islice(loader, needed))
-    return benchmark_model(model, batches, batch_size, num_warmup,
-                           num_iters)
+        return [dummy_data_batch(scope, shape, batch_size)]
+    if shape is not None:
+        raise ValueError("shape is only used with source='dummy'; the "
+                         "dataset's own test pipeline sizes its images")
+    from mmengine.runner import Runner
+    loader_cfg = cfg.get('test_dataloader', None)
+    if loader_cfg is None:
+        raise ValueError("source='dataset' needs a test_dataloader in the "
+                         'config, which has none')
+    loader_cfg = dict(loader_cfg)
+    loader_cfg.update(batch_size=batch_size, num_workers=0,
+                      persistent_workers=False)
+    loader = Runner.build_dataloader(loader_cfg)
+    return list(itertools.islice(loader, count))
 
 
 def format_latency(result: LatencyResult) -> str:
