@@ -305,6 +305,24 @@ def test_reconstruction_error_is_small():
     assert max(reconstruction_errors(model.stages(), x)) > max(errors)
 
 
+def _destroy_process_group(wrappers):
+    """Tear down DDP without the gloo shutdown deadlock: a gloo worker thread
+    destroys each finished work object right after the work completes and
+    needs the GIL for it; if the last process-group reference dies in the
+    main thread during that window, ``~ProcessGroupGloo`` joins the worker
+    while holding the GIL and both wait forever (seen once in CI). So: give
+    the workers the GIL first, drop the DDP wrappers while the group is still
+    registered, then destroy it."""
+    import gc
+    import time
+
+    import torch.distributed as dist
+    time.sleep(0.2)
+    wrappers.clear()
+    gc.collect()
+    dist.destroy_process_group()
+
+
 def test_find_unused_parameters_is_refused():
     """A real (one-process, gloo) DDP wrapper with find_unused_parameters=True
     gets a clear error; with False the reversible step runs."""
@@ -312,21 +330,21 @@ def test_find_unused_parameters_is_refused():
     from torch.nn.parallel import DistributedDataParallel as DDP
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:'
                             f'{_free_port()}', rank=0, world_size=1)
+    wrappers = []
     try:
-        model = v2(1, 1).train()
-        bad = DDP(model, find_unused_parameters=True)
+        wrappers.append(DDP(v2(1, 1).train(), find_unused_parameters=True))
         with pytest.raises(RuntimeError,
                            match='find_unused_parameters=False'):
-            bad(torch.randn(1, 3, 32, 32))
-        good = DDP(v2(1, 1).train(), find_unused_parameters=False)
-        weighted_loss(good(torch.randn(1, 3, 32, 32))).backward()
-        assert all(p.grad is not None for p in good.parameters())
+            wrappers[-1](torch.randn(1, 3, 32, 32))
+        wrappers.append(DDP(v2(1, 1).train(), find_unused_parameters=False))
+        weighted_loss(wrappers[-1](torch.randn(1, 3, 32, 32))).backward()
+        assert all(p.grad is not None for p in wrappers[-1].parameters())
         # the plain backbone is fine with either setting
-        plain = DDP(v2(1, 1, reversible=False).train(),
-                    find_unused_parameters=True)
-        weighted_loss(plain(torch.randn(1, 3, 32, 32))).backward()
+        wrappers.append(DDP(v2(1, 1, reversible=False).train(),
+                            find_unused_parameters=True))
+        weighted_loss(wrappers[-1](torch.randn(1, 3, 32, 32))).backward()
     finally:
-        dist.destroy_process_group()
+        _destroy_process_group(wrappers)
 
 
 # ---------------------------------------------------------------- DDP
@@ -341,18 +359,19 @@ def _ddp_worker(rank, world, port, state, x, out_dir):
     from torch.nn.parallel import DistributedDataParallel as DDP
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     dist.init_process_group('gloo', rank=rank, world_size=world)
+    wrappers = []
     try:
         torch.manual_seed(0)
         model = v2(2, 2).train()
         model.load_state_dict(state)
-        ddp = DDP(model, find_unused_parameters=False)
+        wrappers.append(DDP(model, find_unused_parameters=False))
         chunk = x.chunk(world)[rank]
         for _ in range(2):  # two steps: gradient accumulation across calls
-            weighted_loss(ddp(chunk)).backward()
+            weighted_loss(wrappers[0](chunk)).backward()
         grads = {n: p.grad for n, p in model.named_parameters()}
         torch.save(grads, os.path.join(out_dir, f'rank{rank}.pth'))
     finally:
-        dist.destroy_process_group()
+        _destroy_process_group(wrappers)
 
 
 def test_ddp_two_processes_match_single_process(tmp_path):
