@@ -15,21 +15,5 @@ CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 shift 3
-if ! [[ "$GPUS" =~ ^[1-9][0-9]*$ ]]; then
-  echo "$0: GPUS must be a positive integer, got '$GPUS'" >&2
-  exit 2
-fi
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}
-TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-
-exec "$PYTHON" -m torch.distributed.run \
-  --nnodes="$NNODES" \
-  --node_rank="$NODE_RANK" \
-  --master_addr="$MASTER_ADDR" \
-  --nproc_per_node="$GPUS" \
-  --master_port="$PORT" \
-  "$TOOLS/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/dist_launch.sh"
+dist_launch "$GPUS" test.py 2 "$CONFIG" "$CHECKPOINT" "$@"
