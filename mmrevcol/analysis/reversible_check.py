@@ -8,13 +8,13 @@ with ``tools/model_converters/revcol_converter.py``), this measures the error
 the training would see, under each autocast precision and for each
 ``keep_states_every``, so the setting can be chosen from numbers.
 """
-import re
 from typing import (Any, Dict, List, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
 import torch
 
-from ..models.reversible import check_keep_every, reconstruction_errors
+from ..models.reversible import (check_keep_every, column_backbone,
+                                 reconstruction_errors)
 from .complexity import ConfigLike, load_model
 from .speed import load_batches
 
@@ -44,29 +44,21 @@ class ReconstructionRow(NamedTuple):
 def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str) -> str:
     """Load a checkpoint into ``backbone``; it may hold the whole model
     (``backbone.`` keys, heads ignored) or the backbone only (e.g. the
-    converter's output).
+    converter's output). Read as the converter reads (no code from the file
+    runs; ``state_dict`` / ``model`` / ``state_dict_ema`` or a raw dict,
+    ``module.`` and ``backbone.`` prefixes stripped).
 
     Returns:
         str: What was loaded, for the report.
 
     Raises:
-        ValueError: if a backbone parameter or buffer is missing from it.
+        ValueError: if the file holds no state dict or a backbone parameter
+            or buffer is missing from it.
     """
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    from ..engine.checkpoint_compat import allow_mmengine_checkpoint_types
-    allow_mmengine_checkpoint_types()
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'checkpoint {checkpoint!r} holds no state dict')
-    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-    if any(k.startswith('backbone.') for k in state):
-        ignored = sum(not k.startswith('backbone.') for k in state)
-        state = {k[len('backbone.'):]: v for k, v in state.items()
-                 if k.startswith('backbone.')}
-    else:
-        ignored = 0
+    from ..converters.revcol import (find_state_dict, read_checkpoint,
+                                     strip_prefixes)
+    state, _, _ = find_state_dict(read_checkpoint(checkpoint)[0])
+    state, _, outside = strip_prefixes(state)
     missing, unexpected = backbone.load_state_dict(state, strict=False)
     if missing:
         raise ValueError(
@@ -74,8 +66,8 @@ def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str) -> str:
             f'{len(missing)} of its entries are missing, e.g. '
             f'{", ".join(missing[:5])}')
     return (f'loaded {len(state) - len(unexpected)} backbone entries from '
-            f'{checkpoint} ({ignored} non-backbone and {len(unexpected)} '
-            'unused entries ignored)')
+            f'{checkpoint} ({len(outside)} non-backbone and '
+            f'{len(unexpected)} unused entries ignored)')
 
 
 def check_reconstruction(
@@ -125,10 +117,7 @@ def check_reconstruction(
                          f'{num_batches!r}')
     dev = torch.device(device)
     model, cfg = load_model(config, None, cfg_options, dev)
-    backbone = getattr(model, 'backbone', None)
-    if not all(hasattr(backbone, a) for a in ('stages', 'embed')):
-        raise ValueError(f'the config\'s backbone must be a RevCol or '
-                         f'RevColV2, got {type(backbone).__name__}')
+    backbone = column_backbone(model, 'check_reconstruction')
     source_note = 'random initialisation'
     if checkpoint is not None:
         source_note = load_backbone_weights(backbone, checkpoint)

@@ -300,7 +300,7 @@ def map_official_key(key: str) -> Tuple[Optional[str], str]:
     return None, GROUP_UNKNOWN
 
 
-def _strip_prefixes(state_dict: Dict[str, Any]
+def strip_prefixes(state_dict: Dict[str, Any]
                     ) -> Tuple[Dict[str, Any], Dict[str, int], List[str]]:
     """Strip ``module.`` then ``backbone.``; return the backbone keys, the
     number of keys each prefix was stripped from and the keys outside the
@@ -556,7 +556,7 @@ def convert_state_dict(state_dict: Dict[str, Any],
     from ..models.backbones.revcol import RevCol
     _check_options(kernel_size, std, seed)
     report = ConversionReport(std=float(std), seed=seed)
-    keys, report.stripped_prefixes, outside = _strip_prefixes(state_dict)
+    keys, report.stripped_prefixes, outside = strip_prefixes(state_dict)
     if outside:
         report.dropped[GROUP_OUTSIDE] = outside
     layout = detect_layout(keys)

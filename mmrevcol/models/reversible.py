@@ -352,6 +352,20 @@ def run_columns(stages: Sequence[ColumnStage],
     return _run_plain(stages, x)[0]
 
 
+def column_backbone(model, who: str):
+    """``model.backbone`` if it is a column backbone (RevCol / RevColV2:
+    ``stages()``, ``embed()`` and ``keep_states_every``), else a TypeError
+    naming ``who`` needs it."""
+    backbone = getattr(model, 'backbone', None)
+    if not all(hasattr(backbone, a) for a in ('stages', 'embed',
+                                               'keep_states_every')):
+        raise TypeError(
+            f'{who} needs a model whose backbone is a RevCol or RevColV2 '
+            f'(with stages(), embed() and keep_states_every), got '
+            f'{type(backbone).__name__}')
+    return backbone
+
+
 @torch.no_grad()
 def reconstruction_errors(stages: Sequence[ColumnStage],
                           x: torch.Tensor,

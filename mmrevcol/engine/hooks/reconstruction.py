@@ -7,7 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from ...models.reversible import reconstruction_errors
+from ...models.reversible import column_backbone, reconstruction_errors
 from ...registry import register_everywhere
 
 
@@ -71,13 +71,7 @@ class ReversibleErrorHook(Hook):
         return model.module if is_model_wrapper(model) else model
 
     def before_train(self, runner) -> None:
-        backbone = getattr(self._unwrap(runner), 'backbone', None)
-        if not all(hasattr(backbone, a) for a in ('stages', 'embed',
-                                                   'keep_states_every')):
-            raise TypeError(
-                'ReversibleErrorHook needs a model whose backbone is a '
-                'RevCol or RevColV2 (with stages(), embed() and '
-                f'keep_states_every), got {type(backbone).__name__}')
+        column_backbone(self._unwrap(runner), 'ReversibleErrorHook')
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
