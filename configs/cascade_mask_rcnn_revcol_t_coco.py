@@ -1,13 +1,13 @@
 # RevCol-T (ImageNet-1K pre-trained) + Cascade Mask R-CNN + FPN on COCO,
 # 3x schedule (36 epochs).
-# Settings from paper 004 Table 13 (IN-1K column, RevCol-T): 36 epochs,
-# batch 16, AdamW (0.9, 0.999) lr 2e-4, weight decay 0.05, 1500 warm-up
+# Settings from RevCol (arXiv 2212.11696) Table 13 (IN-1K column, RevCol-T): 36
+# epochs, batch 16, AdamW (0.9, 0.999) lr 2e-4, weight decay 0.05, 1500 warm-up
 # steps, layer-wise lr decay 0.85, drop path 0.3. Not in the paper, as in the
-# official RevCol detection configs (the ConvNeXt 3x recipe): 4conv1fc GIoU
-# box heads, multi-scale + crop augmentation, lr x0.1 at epochs 27 and 33.
-# The official runs used fp16 with a dynamic loss scale: add --amp to
+# official RevCol detection configs (the ConvNeXt 3x recipe): 4conv1fc GIoU box
+# heads, multi-scale + crop augmentation, lr x0.1 at epochs 27 and 33. The
+# official runs used fp16 with a dynamic loss scale: add --amp to
 # tools/train.py for the same.
-# Paper 004 Table 2: 50.6 box AP / 43.8 mask AP.
+# RevCol Table 2: 50.6 box AP / 43.8 mask AP.
 #
 # Fine-tune from an official ImageNet checkpoint converted with
 #   python tools/model_converters/revcol_converter.py revcol_tiny_1k.pth \
@@ -23,7 +23,7 @@ _base_ = [
 
 model = dict(
     backbone=dict(arch='tiny', drop_path_rate=0.3),  # Table 13
-    neck=dict(in_channels=[64, 128, 256, 512]))  # paper 004 sec. 3
+    neck=dict(in_channels=[64, 128, 256, 512]))  # RevCol sec. 3
 
 # Multi-scale training with random crops (DETR / Sparse R-CNN augmentation,
 # as the official RevCol and the ConvNeXt 3x detection configs).

@@ -1,11 +1,11 @@
 # RevColV2-B + Mask2Former on ADE20K, 640x640, 160k iterations.
-# Paper 000 Table 3 (ImageNet-1K + ImageNet-22K column): 54.9 mIoU single-
-# scale / 55.8 multi-scale, 325M params. Both Mask2Former results of the
-# paper are IN-22K results, and the paper's IN-22K ADE20K runs use 640x640
-# inputs (000 sec. 3.1.3), hence the stock mmseg IN-22K 640x640 Mask2Former
-# config as the base.
-# Settings from paper 000 App. B.4 / 001 sec. 1.4: lr 2e-5, batch 16,
-# AdamW, layer-wise lr decay 0.9, drop path 0.3, 160k iterations.
+# RevColV2 (arXiv 2309.01005) Table 3 (ImageNet-1K + ImageNet-22K column): 54.9
+# mIoU single-scale / 55.8 multi-scale, 325M params. Both Mask2Former results
+# of the paper are IN-22K results, and the paper's IN-22K ADE20K runs use
+# 640x640 inputs (RevColV2 sec. 3.1.3), hence the stock mmseg IN-22K 640x640
+# Mask2Former config as the base.
+# Settings from RevColV2 App. B.4 and its supplementary sec. 1.4: lr 2e-5,
+# batch 16, AdamW, layer-wise lr decay 0.9, drop path 0.3, 160k iterations.
 # Not in the paper:
 # - the head width. The stock head is 256 channels wide (~20M params); the
 #   totals of Table 3 (325M for V2-B, 570M for V2-L, i.e. ~225M besides the
@@ -21,8 +21,12 @@
 #   data preprocessor must not pad test images: Mask2FormerHead would then
 #   resize each window's masks to the padded image size).
 #
-# Fine-tune from an ImageNet-22K fine-tuned checkpoint (mmrevcol names) with
-#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# Fine-tune from an ImageNet fine-tuned classifier of the IN-22K chain (we
+# read sec. 3.1.3's "ImageNet-1k classification fine-tuned models" as
+# revcolv2_b_in22k-pre_in1k.py; revcolv2_b_in22k.py loads the same way) plus
+# the MIM pre-trained backbone it started from:
+#   --cfg-options model.backbone.init_cfg.checkpoint=CLS.pth
+#                 model.backbone.init_cfg.fill_from=MIM.pth
 # (its 224-size position embeddings are interpolated to 640 when loading).
 _base_ = [
     'mmseg::mask2former/'
@@ -50,9 +54,16 @@ model = dict(
         out_strides=(4, 8, 16, 32),
         drop_path_rate=0.3,  # App. B.4
         reversible=True,
-        # --cfg-options model.backbone.init_cfg.checkpoint=PATH to fine-tune
+        # Fine-tune from the previous step of the chain (README "From
+        # pre-training to a RevColV2 dense model"):
+        #   --cfg-options model.backbone.init_cfg.checkpoint=CLS.pth
+        #                 model.backbone.init_cfg.fill_from=MIM.pth
+        # A classification checkpoint lacks the top-down levels that cannot
+        # reach the pooled top level; fill_from, the pre-trained checkpoint
+        # it started from, supplies them (the log lists which keys came from
+        # which file). Without any checkpoint, training refuses to start.
         init_cfg=dict(type='Pretrained', checkpoint=None,
-                      prefix='backbone.')),
+                      prefix='backbone.', fill_from=None)),
     decode_head=dict(
         # the four resized levels of the last top-down column, no adapter
         in_channels=[embed_dims] * 4,
@@ -78,6 +89,12 @@ model = dict(
                     embed_dims=head_dims, feedforward_channels=head_ffn)))),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(426, 426)))
 
+# Layer-wise lr decay: the decay rate (0.9) is the paper's (App. B.4); the
+# depth rule that assigns the layer depths is ours (RevColV2.get_layer_depth:
+# bottom-up columns by column + block index, top-down columns continue after
+# the deepest bottom-up block, so depth grows along the data path), because the
+# paper does not publish its rule.
+#
 # Layer-wise lr decay through the backbone's get_layer_depth (the same
 # constructor as every mmrevcol config); it replaces the stock backbone
 # lr_mult=0.1. Norm weights, biases, position and query/level embeddings get

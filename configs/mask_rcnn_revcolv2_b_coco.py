@@ -1,12 +1,12 @@
 # RevColV2-B + Mask R-CNN (no FPN) on COCO, 1024x1024 LSJ, 50 epochs.
-# Settings: paper 000 App. B.5 / 001 sec. 1.5: ImageNet-1K MIM pre-trained
-# initialisation, 50 epochs, batch 32, AdamW lr 1e-4, large-scale jitter
-# with scale range [0.1, 2.0], drop path 0.2 (base), layer-wise lr decay
-# 0.9; 1024^2 crops and ViTDet window attention (paper 000 sec. 3.1.4,
-# "following [36]"). Not in the paper, so from ViTDet [36]: weight decay 0.1,
-# 250 linear warm-up iterations, lr x0.1 at ~89% and ~96% of training
-# (epochs 44 and 48), test images resized to a 1024 long side.
-# Paper 000 Table 4: 52.4 box AP / 46.2 mask AP, 119M parameters.
+# Settings: RevColV2 (arXiv 2309.01005) App. B.5 and its supplementary sec.
+# 1.5: ImageNet-1K MIM pre-trained initialisation, 50 epochs, batch 32, AdamW
+# lr 1e-4, large-scale jitter with scale range [0.1, 2.0], drop path 0.2
+# (base), layer-wise lr decay 0.9; 1024^2 crops and ViTDet window attention
+# (RevColV2 sec. 3.1.4, "following [36]"). Not in the paper, so from ViTDet
+# [36]: weight decay 0.1, 250 linear warm-up iterations, lr x0.1 at ~89% and
+# ~96% of training (epochs 44 and 48), test images resized to a 1024 long side.
+# RevColV2 Table 4: 52.4 box AP / 46.2 mask AP, 119M parameters.
 #
 # Fine-tune from a MIM checkpoint (mmrevcol names) with
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
@@ -54,6 +54,11 @@ param_scheduler = [
          milestones=[44, 48], gamma=0.1)
 ]
 
+# Layer-wise lr decay: the decay rate (0.9) is the paper's (App. B.5); the
+# depth rule that assigns the layer depths is ours (RevColV2.get_layer_depth:
+# bottom-up columns by column + block index, top-down columns continue after
+# the deepest bottom-up block, so depth grows along the data path), because the
+# paper does not publish its rule.
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',

@@ -1,14 +1,16 @@
 # RevColV2-B ImageNet-1K end-to-end fine-tuning after MIM pre-training, 224.
-# Paper 000 Table 2: 84.7 top-1 (88M params, 19G FLOPs). The classifier sits
-# on the pooled, LayerNorm-ed top level of the last top-down column (000 sec.
-# 2.3); the levels of the last top-down columns that cannot reach it are not
-# built (000 sec. 2.4), so neck=None and the linear head reads C=416 features.
-# Settings from paper 000 Table 12 / 001 Table 3: AdamW (0.9, 0.999), base lr
-# 5e-4, weight decay 0.05, layer-wise lr decay 0.75, batch 1024, cosine decay
-# with 5 warm-up epochs, 100 epochs, RandAug (9, 0.5), label smoothing 0.1,
-# mixup 0.8, cutmix 1.0, drop path 0.1, head init 0.001, EMA 0.9999.
+# RevColV2 ("RevColV2: Exploring Disentangled Representations in Masked Image
+# Modeling", arXiv 2309.01005) Table 2: 84.7 top-1 (88M params, 19G FLOPs). The
+# classifier sits on the pooled, LayerNorm-ed top level of the last top-down
+# column (RevColV2 sec. 2.3); the levels of the last top-down columns that
+# cannot reach it are not built (RevColV2 sec. 2.4), so neck=None and the
+# linear head reads C=416 features. Settings from RevColV2 Table 12 (its
+# supplementary's Table 3): AdamW (0.9, 0.999), base lr 5e-4, weight decay
+# 0.05, layer-wise lr decay 0.75, batch 1024, cosine decay with 5 warm-up
+# epochs, 100 epochs, RandAug (9, 0.5), label smoothing 0.1, mixup 0.8, cutmix
+# 1.0, drop path 0.1, head init 0.001, EMA 0.9999.
 # Reading of the table: "base learning rate" is per 256 images, as in the
-# MAE recipe that Table 12 follows and as 000 sec. 3.1.1 states for
+# MAE recipe that Table 12 follows and as RevColV2 sec. 3.1.1 states for
 # pre-training, so the lr at batch 1024 is 5e-4 * 1024 / 256 = 2e-3.
 # Not in the paper, kept from the stock mmpretrain bases: bicubic
 # RandomResizedCrop / flip / RandomErasing (0.25) training pipeline,
@@ -63,6 +65,12 @@ train_dataloader = dict(batch_size=128)
 val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader
 
+# Layer-wise lr decay: the decay rate (0.75) is the paper's (Table 12); the
+# depth rule that assigns the layer depths is ours (RevColV2.get_layer_depth:
+# bottom-up columns by column + block index, top-down columns continue after
+# the deepest bottom-up block, so depth grows along the data path), because the
+# paper does not publish its rule.
+#
 # Layer-wise lr decay through the backbone's get_layer_depth, with the same
 # constructor as every other mmrevcol config (mmpretrain's
 # LearningRateDecayOptimWrapperConstructor would need

@@ -1,9 +1,9 @@
 # RevCol-B (ImageNet-22K pre-trained) + UperNet on ADE20K, 640x640, 80k iters.
-# Settings from paper 004 Table 14 (IN-22K column): crop 640, layer-wise lr
-# decay 0.9; as the IN-1K column: 80k steps, batch 16, AdamW (0.9, 0.999)
-# lr 4e-5, weight decay 0.01, 1500 warm-up steps, drop path 0.3. Not in the
-# paper: poly decay after the warm-up and the sliding-window test.
-# Paper 004 Table 3: 52.7 mIoU single-scale.
+# Settings from RevCol (arXiv 2212.11696) Table 14 (IN-22K column): crop 640,
+# layer-wise lr decay 0.9; as the IN-1K column: 80k steps, batch 16, AdamW
+# (0.9, 0.999) lr 4e-5, weight decay 0.01, 1500 warm-up steps, drop path 0.3.
+# Not in the paper: poly decay after the warm-up and the sliding-window test.
+# RevCol Table 3: 52.7 mIoU single-scale.
 _base_ = [
     './_base_/models/upernet_revcol.py',
     'mmseg::_base_/datasets/ade20k_640x640.py',
@@ -16,7 +16,7 @@ data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(arch='base', drop_path_rate=0.3),  # Table 14
-    decode_head=dict(in_channels=[72, 144, 288, 576]),  # paper 004 sec. 3
+    decode_head=dict(in_channels=[72, 144, 288, 576]),  # RevCol sec. 3
     auxiliary_head=dict(in_channels=288),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(426, 426)))
 

@@ -1,12 +1,12 @@
 # RevCol-T (ImageNet-1K pre-trained) + UperNet on ADE20K, 512x512, 80k iters.
-# Settings from paper 004 Table 14 (IN-1K column): 80k steps, batch 16,
-# AdamW (0.9, 0.999) lr 4e-5, weight decay 0.01, 1500 warm-up steps,
-# layer-wise lr decay 1.0 (none), drop path 0.3, crop 512. Not in the paper,
-# as in the official RevCol segmentation configs: warm-up from 1e-6 x lr,
-# then poly decay, sliding-window test (crop 512, stride 341). (The released
+# Settings from RevCol (arXiv 2212.11696) Table 14 (IN-1K column): 80k steps,
+# batch 16, AdamW (0.9, 0.999) lr 4e-5, weight decay 0.01, 1500 warm-up steps,
+# layer-wise lr decay 1.0 (none), drop path 0.3, crop 512. Not in the paper, as
+# in the official RevCol segmentation configs: warm-up from 1e-6 x lr, then
+# poly decay, sliding-window test (crop 512, stride 341). (The released
 # official configs train 160k iterations at lr 6e-5 with fp16; this file
 # follows the paper's Table 14.)
-# Paper 004 Table 3: 47.4 mIoU single-scale.
+# RevCol Table 3: 47.4 mIoU single-scale.
 #
 # Fine-tune from an official ImageNet checkpoint converted with
 #   python tools/model_converters/revcol_converter.py revcol_tiny_1k.pth \
@@ -24,7 +24,7 @@ data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(arch='tiny', drop_path_rate=0.3),  # Table 14
-    decode_head=dict(in_channels=[64, 128, 256, 512]),  # paper 004 sec. 3
+    decode_head=dict(in_channels=[64, 128, 256, 512]),  # RevCol sec. 3
     auxiliary_head=dict(in_channels=256),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
 

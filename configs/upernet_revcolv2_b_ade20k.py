@@ -1,9 +1,10 @@
 # RevColV2-B + UperNet on ADE20K, 512x512, 160k iterations.
-# Settings: paper 000 App. B.4 / 001 sec. 1.4 (lr 4e-5, batch 16, AdamW,
-# layer-wise lr decay 0.65, drop path 0.1, 160k iterations). Weight decay,
-# warm-up and the poly schedule are not given in the paper; they follow the
-# usual MIM-ViT UperNet recipe (wd 0.05, 1500 linear warm-up iterations).
-# Paper 000 Table 3: 51.3 mIoU single-scale, 52.3 multi-scale (IN-1K MIM).
+# Settings: RevColV2 (arXiv 2309.01005) App. B.4 and its supplementary sec. 1.4
+# (lr 4e-5, batch 16, AdamW, layer-wise lr decay 0.65, drop path 0.1, 160k
+# iterations). Weight decay, warm-up and the poly schedule are not given in the
+# paper; they follow the usual MIM-ViT UperNet recipe (wd 0.05, 1500 linear
+# warm-up iterations).
+# RevColV2 Table 3: 51.3 mIoU single-scale, 52.3 multi-scale (IN-1K MIM).
 _base_ = [
     './_base_/models/upernet_revcolv2.py',
     'mmseg::_base_/datasets/ade20k.py',
@@ -12,11 +13,13 @@ _base_ = [
 ]
 
 crop_size = (512, 512)
-# Fine-tune from a MIM / ImageNet fine-tuned checkpoint (mmrevcol names) with
-#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# Fine-tune from the ImageNet-1K fine-tuned classifier (revcolv2_b_in1k.py,
+# RevColV2 sec. 3.1.3) plus the MIM pre-trained backbone it started from:
+#   --cfg-options model.backbone.init_cfg.checkpoint=CLS.pth
+#                 model.backbone.init_cfg.fill_from=MIM.pth
 # Its 224-size position embeddings are interpolated to the crop size once,
-# when loading (paper 000 sec. 3.1.3). Without a checkpoint the backbone
-# keeps its random initialisation (and says so in the log).
+# when loading (RevColV2 sec. 3.1.3). Without a checkpoint (and without
+# load_from / --resume) training stops before its first iteration.
 
 data_preprocessor = dict(size=crop_size)
 model = dict(
@@ -29,6 +32,11 @@ model = dict(
     auxiliary_head=dict(in_channels=416, num_classes=150),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
 
+# Layer-wise lr decay: the decay rate (0.65) is the paper's (App. B.4); the
+# depth rule that assigns the layer depths is ours (RevColV2.get_layer_depth:
+# bottom-up columns by column + block index, top-down columns continue after
+# the deepest bottom-up block, so depth grows along the data path), because the
+# paper does not publish its rule.
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',

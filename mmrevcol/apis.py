@@ -399,7 +399,11 @@ def run_train(cfg: Config):
     Returns:
         mmengine.runner.Runner: the runner after training.
     """
+    from mmrevcol.engine.hooks import PretrainedWeightsCheckHook
     runner = build_runner(cfg)
+    # stop before the first iteration if a Pretrained init_cfg got no
+    # checkpoint and neither load_from nor resume brought weights
+    runner.register_hook(PretrainedWeightsCheckHook())
     runner.train()
     return runner
 

@@ -19,7 +19,7 @@ in the OpenMMLab / ``model-index`` format::
           FLOPs: ...                             # measured
           FLOPs Input: [640, 2560]               # (H, W) it was measured at
           Paper Parameters: 325M                 # as printed in the paper
-          Paper Source: paper 000 Table 3
+          Paper Source: RevColV2 (arXiv 2309.01005) Table 3
         Results:                                 # from the paper
           - Task: Semantic Segmentation
             Dataset: ADE20K
@@ -36,15 +36,15 @@ What is written by hand and what is measured:
   ``mmengine.analysis.get_model_complexity_info``; one multiply-add is one
   FLOP) and written by :func:`update_metafiles`, never typed.
 
-FLOPs are measured for one image at a size fixed per task, the conventions
-of the papers' tables: classification at the test crop (224, paper 000
-Table 2), semantic segmentation at ``crop x 4*crop`` (2048x512 for 512
-crops, 2560x640 for 640 crops, paper 004 Table 3), detection at 800x1280
-(paper 004 Table 2). Segmentors run ``encode_decode`` (backbone, head and
-the head's own resizing) on the whole image, classifiers their ``tensor``
-mode, two-stage detectors their RPN and RoI heads on 1000 fixed proposals
-with the mask heads on 100 of them (:data:`DETECTION_PROPOSALS`), other
-detectors their ``tensor`` mode.
+FLOPs are measured for one image at a size fixed per task, the conventions of
+the papers' tables: classification at the test crop (224, RevColV2, arXiv
+2309.01005, Table 2), semantic segmentation at ``crop x 4*crop`` (2048x512 for
+512 crops, 2560x640 for 640 crops, RevCol, arXiv 2212.11696, Table 3),
+detection at 800x1280 (RevCol Table 2). Segmentors run ``encode_decode``
+(backbone, head and the head's own resizing) on the whole image, classifiers
+their ``tensor`` mode, two-stage detectors their RPN and RoI heads on 1000
+fixed proposals with the mask heads on 100 of them
+(:data:`DETECTION_PROPOSALS`), other detectors their ``tensor`` mode.
 
 The README model table is :func:`render_table` of the metafiles, written
 between the lines :data:`TABLE_START` and :data:`TABLE_END` by
@@ -98,7 +98,8 @@ METADATA_KEYS = ('Training Data', 'Parameters', 'FLOPs', 'FLOPs Input',
 #: Measured Metadata keys (written by :func:`update_metafiles`).
 MEASURED_KEYS = ('Parameters', 'FLOPs', 'FLOPs Input')
 
-#: Detection FLOPs input (H, W): paper 004 Table 2 measures at (1280, 800).
+#: Detection FLOPs input (H, W): RevCol (arXiv 2212.11696) Table 2 measures
+#: at (1280, 800).
 DETECTION_FLOPS_HW = (800, 1280)
 
 #: Two-stage detectors: RoI heads run on this many fixed proposals per image
@@ -117,6 +118,7 @@ DATASET_NAMES = {
     'ADE20KDataset': 'ADE20K',
     'CocoDataset': 'COCO',
     'ImageNet': 'ImageNet-1k',
+    'ImageNet21k': 'ImageNet-21k',
 }
 
 

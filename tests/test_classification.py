@@ -179,3 +179,140 @@ def test_toy_config_trains_through_train_tool(tmp_path):
     assert match is not None, out[-3000:]
     assert 0 <= float(match.group(1)) <= 100
     assert (work / 'epoch_1.pth').is_file()
+
+
+# ------------------------------------- the IN-22K fine-tuning chain configs
+# RevColV2 (arXiv 2309.01005): Table 11 (IN-22K intermediate fine-tuning)
+# and Table 13 (IN-1K fine-tuning after it); Table 2 (right) for the sizes
+# and results. name: (arch, embed dims, classes, input size, lr at the
+# paper's batch, weight decay, layer decay, batch, epochs, warm-up epochs,
+# drop path, mixup/cutmix, EMA)
+IN22K_CHAIN = {
+    'revcolv2_b_in22k': ('base', 416, 21841, 224, 2.5e-4 * 4096 / 256, 0.05,
+                         0.8, 4096, 90, 5, 0.1, True, False),
+    'revcolv2_l_in22k': ('large', 672, 21841, 224, 2.5e-4 * 4096 / 256,
+                         0.05, 0.8, 4096, 90, 5, 0.2, True, False),
+    'revcolv2_b_in22k-pre_in1k': ('base', 416, 1000, 224, 2.5e-5 * 512 / 256,
+                                  0.01, 0.9, 512, 30, 0, 0.1, False, True),
+    'revcolv2_l_in22k-pre_in1k': ('large', 672, 1000, 224,
+                                  2.5e-5 * 512 / 256, 0.01, 0.9, 512, 30, 0,
+                                  0.2, False, True),
+    'revcolv2_b_in22k-pre_in1k-384px': ('base', 416, 1000, 384,
+                                        2.5e-5 * 512 / 256, 0.01, 0.9, 512,
+                                        30, 0, 0.1, False, True),
+    'revcolv2_l_in22k-pre_in1k-384px': ('large', 672, 1000, 384,
+                                        2.5e-5 * 512 / 256, 0.01, 0.9, 512,
+                                        30, 0, 0.2, False, True),
+}
+
+
+def chain_cfg(name):
+    return Config.fromfile(osp.join(REPO, 'configs', f'{name}.py'))
+
+
+@pytest.mark.parametrize('name', sorted(IN22K_CHAIN))
+def test_in22k_chain_configs_follow_the_paper(name):
+    (arch, dims, classes, size, lr, wd, decay, batch, epochs, warmup,
+     drop_path, mixup, ema) = IN22K_CHAIN[name]
+    cfg = chain_cfg(name)
+    assert cfg.default_scope == 'mmpretrain'
+    model = cfg.model
+    assert model.type == 'ImageClassifier' and model.neck is None
+    bb = model.backbone
+    assert bb.type == 'RevColV2' and bb.arch == arch
+    assert bb.out_type == 'avg_featmap' and bb.out_indices == (3, )
+    assert bb.img_size == size
+    assert bb.drop_path_rate == drop_path
+    # every step starts from the previous one's backbone
+    assert bb.init_cfg == dict(type='Pretrained', checkpoint=None,
+                               prefix='backbone.')
+    assert model.head.type == 'LinearClsHead'
+    assert model.head.in_channels == dims
+    assert model.head.num_classes == classes
+    assert cfg.data_preprocessor.num_classes == classes
+    assert model.head.loss.label_smooth_val == 0.1
+    assert model.head.init_cfg[0].std == pytest.approx(0.02 * 1e-3)
+    if mixup:
+        augments = {a.type: a.alpha for a in model.train_cfg.augments}
+        assert augments == {'Mixup': 0.8, 'CutMix': 1.0}
+    else:
+        assert model.get('train_cfg') is None
+    dataset = cfg.train_dataloader.dataset
+    assert dataset.type == ('ImageNet21k' if classes == 21841 else 'ImageNet')
+    steps = {t.type: t for t in dataset.pipeline}
+    assert steps['RandomResizedCrop'].scale == size
+    ra = steps['RandAugment']
+    assert (ra.magnitude_level, ra.magnitude_std) == (9, 0.5)
+    if classes == 21841:
+        # no official IN-22K validation split: no validation loop
+        assert cfg.val_cfg is None and cfg.get('val_dataloader') is None
+    else:
+        test_steps = {t.type: t for t in cfg.test_dataloader.dataset.pipeline}
+        assert test_steps['CenterCrop'].crop_size == size
+    opt = cfg.optim_wrapper
+    assert opt.optimizer.type == 'AdamW'
+    assert opt.optimizer.betas == (0.9, 0.999)
+    # base lr per 256 images, at the paper's batch
+    assert opt.optimizer.lr == pytest.approx(lr)
+    assert opt.optimizer.weight_decay == wd
+    assert opt.constructor == 'RevColLayerDecayOptimWrapperConstructor'
+    assert opt.paramwise_cfg.layer_decay_rate == decay
+    assert cfg.auto_scale_lr.base_batch_size == batch
+    assert batch % cfg.train_dataloader.batch_size == 0
+    assert cfg.train_cfg.max_epochs == epochs
+    cosine = cfg.param_scheduler[-1]
+    assert cosine.type == 'CosineAnnealingLR' and cosine.end == epochs
+    if warmup:
+        assert len(cfg.param_scheduler) == 2
+        assert cfg.param_scheduler[0].type == 'LinearLR'
+        assert cfg.param_scheduler[0].end == warmup == cosine.begin
+    else:
+        assert len(cfg.param_scheduler) == 1 and cosine.begin == 0
+    emas = [h for h in cfg.get('custom_hooks', []) if h.type == 'EMAHook']
+    if ema:
+        assert emas[0].momentum == pytest.approx(1 - 0.9999)
+    else:
+        assert emas == []
+    assert cfg.model_wrapper_cfg.find_unused_parameters is False
+
+
+@pytest.mark.parametrize('name,paper', [
+    ('revcolv2_b_in22k-pre_in1k', 88e6), ('revcolv2_l_in22k-pre_in1k', 327e6),
+    ('revcolv2_b_in22k-pre_in1k-384px', 88e6),
+    ('revcolv2_l_in22k-pre_in1k-384px', 327e6)])
+def test_in22k_chain_classifier_size_matches_table2(name, paper):
+    n = count_parameters(build_model(chain_cfg(name), 'meta'))
+    assert abs(n - paper) / paper < 0.05
+
+
+@pytest.mark.parametrize('name', ['revcolv2_b_in22k',
+                                  'revcolv2_b_in22k-pre_in1k'])
+def test_in22k_chain_train_step(name):
+    """The real recipe (21841-class one-hot mixup, or plain labels without
+    batch augments, the layer-decay optimizer) on a tiny backbone."""
+    cfg = chain_cfg(name)
+    cfg.model.backbone.arch = dict(embed_dims=32, num_heads=2, bu_columns=2,
+                                   bu_depth=4, td_columns=2, td_depth=4)
+    cfg.model.backbone.img_size = 64
+    cfg.model.backbone.init_cfg = None  # random weights, on purpose
+    cfg.model.head.in_channels = 32
+    classes = cfg.model.head.num_classes
+    model = build_model(cfg)
+    model.init_weights()
+    model.train()
+    batch = cls_batch(hw=(64, 64), num_classes=classes)
+    data = model.data_preprocessor(batch, True)
+    sample = data['data_samples'][0]
+    if cfg.model.get('train_cfg'):
+        assert sample.gt_score.shape == (classes, )  # mixup / cutmix
+    else:
+        assert 'gt_score' not in sample
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+        log_vars = model.train_step(batch, optim)
+    assert torch.isfinite(log_vars['loss'])
+    rates = {g['lr'] for g in optim.optimizer.param_groups}
+    decay = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
+    assert min(rates) == pytest.approx(
+        cfg.optim_wrapper.optimizer.lr * decay**(model.backbone.num_layers -
+                                                 1))

@@ -1,6 +1,7 @@
 """Mask R-CNN / Cascade Mask R-CNN with RevColV2 (no FPN) and RevCol (FPN),
 the COCO detection configs, COCO evaluation through ``tools/test.py`` and the
-FLOPs / FPS analysis tools (paper 000 sec. 3.1.4, App. B.5; issue 5).
+FLOPs / FPS analysis tools (RevColV2, arXiv 2309.01005, sec. 3.1.4, App.
+B.5; issue 5).
 
 Everything runs on CPU with tiny archs and images whose sides are not
 multiples of the patch or window size.
@@ -326,7 +327,7 @@ def test_paper_configs_follow_app_b5_and_build(name):
     print(f'{name}: {count / 1e6:.1f}M params (backbone '
           f'{(count - heads_count) / 1e6:.1f}M, heads '
           f'{heads_count / 1e6:.1f}M); paper {paper / 1e6:.0f}M')
-    # within 8% of paper 000 Table 4 (the backbone, not the heads, makes
+    # within 8% of RevColV2 Table 4 (the backbone, not the heads, makes
     # most of the difference; see the README)
     assert abs(count - paper) / paper < 0.08
     assert model.backbone.embed_dims == dims

@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import os.path as osp
+import re
 import shutil
 
 import pytest
@@ -85,9 +86,10 @@ def test_recorded_parameters_equal_a_fresh_count(config):
 
 
 def test_recorded_flops_match_the_papers():
-    """Where a paper gives FLOPs (000 Table 2, 004 Tables 2 and 3), the
-    measured ones agree: the FLOPs input rules and the detection proposal
-    convention are the papers'."""
+    """Where a paper gives FLOPs (RevColV2, arXiv 2309.01005, Table 2;
+    RevCol, arXiv 2212.11696, Tables 2 and 3), the measured ones agree: the
+    FLOPs input rules and the detection proposal convention are the
+    papers'."""
     compared = 0
     for model in mi.all_models(mi.load_index(REPO)):
         meta = model['Metadata']
@@ -99,6 +101,17 @@ def test_recorded_flops_match_the_papers():
     assert compared >= 12
 
 
+def test_paper_sources_cite_papers_by_title_and_arxiv_id():
+    """Sources name the paper and its arXiv id, never the file number of a
+    paper in the project's folder of paper texts."""
+    ids = {'RevCol': 'arXiv 2212.11696', 'RevColV2': 'arXiv 2309.01005'}
+    for model in mi.all_models(mi.load_index(REPO)):
+        source = model['Metadata']['Paper Source']
+        assert not re.search(r'\b00[0-9]\b', source), source
+        paper = model['In Collection']
+        assert f'{paper} ({ids[paper]})' in source, source
+
+
 def test_flops_input_follows_the_task_rules():
     cases = {
         'configs/revcolv2_b_in1k.py': (224, 224),
@@ -106,6 +119,10 @@ def test_flops_input_follows_the_task_rules():
         'configs/mask2former_revcolv2_b_ade20k.py': (640, 2560),
         'configs/upernet_revcol_b_in22k_ade20k.py': (640, 2560),
         'configs/cascade_mask_rcnn_revcol_t_coco.py': (800, 1280),
+        # no test pipeline (IN-22K has no validation split): the default
+        'configs/revcolv2_b_in22k.py': (224, 224),
+        'configs/revcolv2_b_in22k-pre_in1k-384px.py': (384, 384),
+        'configs/upernet_revcolv2_b_in22k_ade20k-640.py': (640, 2560),
     }
     for config, hw in cases.items():
         assert mi.flops_input_hw(mi.load_config(osp.join(REPO, config))) == hw

@@ -23,9 +23,10 @@ def n_params(model):
 
 
 # -------------------------------------------------------------- the model
-# Backbone parameter counts from the issue (paper 004 Table 1 minus the
-# classifier), given to 3-4 significant digits. The tolerance is the
-# rounding of each number: half a unit of its last digit (<= 0.25%).
+# Backbone parameter counts from the issue (RevCol, arXiv 2212.11696,
+# Table 1 minus the classifier), given to 3-4 significant digits. The
+# tolerance is the rounding of each number: half a unit of its last digit
+# (<= 0.25%).
 @pytest.mark.parametrize('arch,count,unit', [
     ('tiny', 29.9, 0.1), ('small', 60.1, 0.1), ('base', 138.0, 0.1),
     ('large', 272.1, 0.1), ('xlarge', 832, 1), ('huge', 2150, 10)])
@@ -38,7 +39,7 @@ def test_param_counts(arch, count, unit):
 
 
 def test_arch_zoo_matches_paper_variants():
-    # paper 004 sec. 3: channels / blocks per level / columns
+    # RevCol sec. 3: channels / blocks per level / columns
     expected = {
         'tiny': ((64, 128, 256, 512), (2, 2, 4, 2), 4),
         'small': ((64, 128, 256, 512), (2, 2, 4, 2), 8),
@@ -216,7 +217,9 @@ def test_layer_depth():
         'backbone.columns.0.levels.1.down.0.weight': 2,
         'backbone.columns.2.levels.2.blocks.1.gamma': 2 + 2 + 1 + 1,
         'backbone.columns.1.levels.2.up.proj.weight': 1 + 2 + 1,
-        'backbone.columns.1.gamma3': 1 + 4 + 1,
+        # official rule: the shortcut scales of column j sit at depth j + 1
+        'backbone.columns.1.gamma3': 1 + 1,
+        'backbone.columns.2.gamma0': 2 + 1,
         'neck.lateral_convs.0.conv.weight': 8,
     }
     for name, depth in cases.items():
@@ -267,7 +270,7 @@ def test_registered_in_every_library():
 
 # ---------------------------------------------------------------- configs
 DET_CONFIGS = {
-    # name: arch, drop path, lr, layer decay (paper 004 Table 13)
+    # name: arch, drop path, lr, layer decay (RevCol Table 13)
     'cascade_mask_rcnn_revcol_t_coco': ('tiny', 0.3, 2e-4, 0.85),
     'cascade_mask_rcnn_revcol_s_coco': ('small', 0.4, 2e-4, 0.8),
     'cascade_mask_rcnn_revcol_b_coco': ('base', 0.4, 2e-4, 0.8),
@@ -276,7 +279,7 @@ DET_CONFIGS = {
     'cascade_mask_rcnn_revcol_b_k7_coco': ('base', 0.4, 2e-4, 0.8),
 }
 SEG_CONFIGS = {
-    # name: arch, crop, layer decay (paper 004 Table 14)
+    # name: arch, crop, layer decay (RevCol Table 14)
     'upernet_revcol_t_ade20k': ('tiny', 512, 1.0),
     'upernet_revcol_s_ade20k': ('small', 512, 1.0),
     'upernet_revcol_b_ade20k': ('base', 512, 1.0),
@@ -398,6 +401,7 @@ def test_detector_train_step_from_config():
     cfg = _config('cascade_mask_rcnn_revcol_t_coco')
     cfg.model.backbone.arch = dict(TINY)
     cfg.model.backbone.drop_path_rate = 0.1
+    cfg.model.backbone.init_cfg = None  # from scratch, on purpose
     cfg.model.neck.in_channels = TINY['channels']
     cfg.model.neck.out_channels = 32
     cfg.model.rpn_head.in_channels = 32
@@ -437,6 +441,7 @@ def test_segmentor_train_step_from_config():
     cfg = _config('upernet_revcol_t_ade20k')
     cfg.model.backbone.arch = dict(TINY)
     cfg.model.backbone.drop_path_rate = 0.1
+    cfg.model.backbone.init_cfg = None  # from scratch, on purpose
     cfg.model.data_preprocessor.size = (64, 64)
     cfg.model.decode_head.in_channels = TINY['channels']
     cfg.model.decode_head.channels = 16

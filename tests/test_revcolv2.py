@@ -139,30 +139,73 @@ def test_frozen_stages():
     assert not model.columns[0].training and model.columns[1].training
 
 
-def test_layer_depth_grows_with_column_and_block():
-    model = RevColV2(TINY_V2, img_size=64)
-    n = model.num_layers
+def v2b_expected_depth(name):
+    """The RevColV2-B depth rule written out by hand (3 BU columns of 12
+    blocks, 3 per level; 3 TD columns of 4, 1 per level; D = 14)."""
+    import re
+    if name.startswith(('patch_embed', 'pos_embed')):
+        return 0
+    if name.startswith(('td_norm', 'td_pos_embed')):
+        return 15
+    m = re.match(r'columns\.(\d)\.(?:levels\.(\d)\.(?:blocks\.(\d+))?|'
+                 r'gamma(\d))', name)
+    if m is None:
+        return 21  # out_norm*
+    c = int(m.group(1))
+    level = int(m.group(2) if m.group(2) is not None else m.group(4))
+    k = int(m.group(3)) if m.group(3) is not None else 0
+    if c < 3:  # bottom-up: c + k + 1, k counted from level 0
+        return c + 3 * level + k + 1
+    return 14 + (c - 3) + (3 - level) + k + 1  # top-down: level 3 first
+
+
+@pytest.mark.parametrize('out_type', ['featmap', 'avg_featmap'])
+def test_layer_depth_follows_the_data_path_v2b(out_type):
+    with torch.device('meta'):
+        model = RevColV2('base', out_type=out_type,
+                         out_indices=(3, ) if out_type == 'avg_featmap' else
+                         (0, 1, 2, 3))
+    assert model.num_layers == 22  # full arch, also in classification mode
+    names = [n for n, _ in model.named_parameters()]
+    assert len(names) > 300
+    for name in names:
+        assert model.get_layer_depth('backbone.' + name, 'backbone.') == (
+            v2b_expected_depth(name), 22), name
     depth = model.get_layer_depth
-    assert depth('backbone.patch_embed.weight', 'backbone.') == (0, n)
-    assert depth('backbone.pos_embed', 'backbone.') == (0, n)
-    assert depth('decode_head.conv_seg.weight', 'backbone.') == (n - 1, n)
-    assert depth('backbone.out_norm0.weight', 'backbone.') == (n - 1, n)
-    d = [[depth(f'backbone.columns.{c}.levels.{i}.blocks.0.attn.qkv.weight',
-                'backbone.')[0] for i in range(4)] for c in range(2)]
-    # column + block index + 1 (1 block per level in TINY_V2)
-    assert d == [[1, 2, 3, 4], [2, 3, 4, 5]]
-    assert depth('backbone.columns.1.levels.0.blocks.0.mlp.fc1.weight',
-                 'backbone.')[0] > depth(
-                     'backbone.columns.0.levels.0.blocks.0.mlp.fc1.weight',
-                     'backbone.')[0]
-    # top-down column 0 (index 2) runs level 3 first
-    assert depth('backbone.columns.2.levels.3.blocks.0.norm1.weight',
-                 'backbone.')[0] < depth(
-                     'backbone.columns.2.levels.0.blocks.0.norm1.weight',
-                     'backbone.')[0]
+    spots = {
+        'backbone.patch_embed.weight': 0,
+        'backbone.columns.0.levels.0.blocks.0.attn.qkv.weight': 1,
+        'backbone.columns.2.levels.3.blocks.2.mlp.fc2.weight': 14,
+        'backbone.td_norm.weight': 15,
+        'backbone.td_pos_embed': 15,
+        'backbone.columns.3.levels.3.blocks.0.norm1.weight': 15,
+        'backbone.columns.3.levels.0.blocks.0.norm1.weight': 18,
+        'backbone.columns.4.gamma2': 17,
+        'backbone.columns.5.levels.3.norm_prev.weight': 17,
+        'decode_head.conv_seg.weight': 21,
+    }
+    if out_type == 'featmap':
+        spots.update({
+            'backbone.columns.5.levels.1.proj_prev.weight': 19,
+            'backbone.columns.5.levels.0.blocks.0.attn.proj.bias': 20,
+            'backbone.out_norm0.weight': 21,
+        })
+    for name, d in spots.items():
+        assert depth(name, 'backbone.') == (d, 22), name
+
+
+def test_layer_depth_of_tiny_v2_and_decay_grows_toward_the_output():
+    model = RevColV2(TINY_V2, img_size=64)  # D = 1 + 4 = 5
+    depth = model.get_layer_depth
+    assert model.num_layers == 5 + 1 + 4 + 2
+    d = [[depth(f'columns.{c}.levels.{i}.blocks.0.attn.qkv.weight')[0]
+          for i in range(4)] for c in range(4)]
+    assert d == [[1, 2, 3, 4], [2, 3, 4, 5], [9, 8, 7, 6], [10, 9, 8, 7]]
+    # along the data path (BU levels up, then TD levels down) depth grows
+    assert depth('td_norm.weight')[0] == 6
     for name, _ in model.named_parameters():
-        d, total = depth(name)
-        assert 0 <= d < total == n
+        got, total = depth(name)
+        assert 0 <= got < total == model.num_layers
 
 
 @pytest.mark.parametrize('arch,match', [

@@ -66,8 +66,11 @@ def test_low_precision_rows_and_table(toy_weights):
                                    keep_every=(None, ),
                                    precisions=('fp32', 'bf16', 'fp16'))
     fp32, bf16, fp16 = (r.worst for r in rows)
-    # bf16 (8 mantissa bits) > fp16 (11) > fp32 (24)
-    assert bf16 > fp16 > fp32 > 0
+    # both 16-bit autocasts rebuild far worse than fp32 (24 mantissa bits).
+    # bf16 (8 bits) vs fp16 (11) is not ordered on every CPU build: the
+    # fp16 CPU kernels of torch 2.13 (cu130 wheel) measured 1.4e-3 against
+    # 1.1e-3 for bf16 on these weights
+    assert min(bf16, fp16) > 10 * fp32 > 0
     table = format_reconstruction(rows).splitlines()
     assert table[0].split()[:3] == ['precision', 'keep', 'worst']
     assert table[2].split()[:2] == ['bf16', 'None']
@@ -76,8 +79,8 @@ def test_low_precision_rows_and_table(toy_weights):
 
 def test_a_checkpoint_that_does_not_fit_is_refused(toy_weights):
     root, _ = toy_weights
-    with pytest.raises(ValueError, match='1 of its entries are missing, '
-                       'e.g. patch_embed.weight'):
+    with pytest.raises(KeyError, match=r'Missing backbone keys \(1\): '
+                       r'patch_embed \(1\); e.g. patch_embed.weight'):
         check_reconstruction(TOY_SEG, str(root / 'partial.pth'), shape=64)
 
 

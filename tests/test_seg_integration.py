@@ -96,7 +96,7 @@ def test_upernet_configs_load_and_build(name):
     dims = 416 if '_b_' in name else 672
     assert cfg.model.decode_head.in_channels == [dims] * 4
     assert cfg.model.auxiliary_head.in_channels == dims
-    # paper 000 App. B.4
+    # RevColV2 (arXiv 2309.01005) App. B.4
     assert cfg.optim_wrapper.optimizer.lr == 4e-5
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.65
     assert cfg.model.backbone.drop_path_rate == 0.1
@@ -108,8 +108,57 @@ def test_upernet_configs_load_and_build(name):
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
     count = sum(p.numel() for p in model.backbone.parameters())
-    # paper 000 Table 1 (101M / 342M; 512x512 position grids included)
+    # RevColV2 Table 1 (101M / 342M; 512x512 position grids included)
     assert count == pytest.approx(101e6 if dims == 416 else 342e6, rel=0.05)
+
+
+@pytest.mark.parametrize('name,dims,params', [
+    ('upernet_revcolv2_b_in22k_ade20k-640.py', 416, 101e6),
+    ('upernet_revcolv2_l_in22k_ade20k-640.py', 672, 342e6)])
+def test_upernet_640_configs_follow_the_paper(name, dims, params):
+    """The ImageNet-22K UperNet rows of RevColV2 (arXiv 2309.01005) Table 3:
+    640x640 inputs (sec. 3.1.3), the one UperNet setting of App. B.4."""
+    cfg = Config.fromfile(osp.join(CONFIGS, name))
+    crop = (640, 640)
+    model = cfg.model
+    assert model.backbone.type == 'RevColV2'
+    assert model.backbone.arch == ('base' if dims == 416 else 'large')
+    assert model.backbone.img_size == crop
+    assert model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint=None, prefix='backbone.',
+        fill_from=None)  # classifier checkpoint + the MIM one it lacks
+    assert model.data_preprocessor.size == crop
+    assert model.test_cfg.mode == 'slide' and model.test_cfg.crop_size == crop
+    steps = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
+    assert steps['RandomCrop'].crop_size == crop
+    assert steps['RandomResize'].scale == (2560, 640)
+    test_steps = {t.type: t for t in cfg.test_dataloader.dataset.pipeline}
+    assert test_steps['Resize'].scale == (2560, 640)
+    # unchanged from the 512 configs (same head, same Table 3 params)
+    assert model.get('neck') is None
+    assert model.decode_head.in_channels == [dims] * 4
+    assert model.decode_head.channels == 512
+    assert model.auxiliary_head.in_channels == dims
+    # App. B.4
+    assert cfg.optim_wrapper.optimizer.lr == 4e-5
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.65
+    assert model.backbone.drop_path_rate == 0.1
+    assert cfg.train_cfg.max_iters == 160000
+    assert cfg.train_dataloader.batch_size * 8 == 16
+    assert cfg.model_wrapper_cfg.find_unused_parameters is False
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    counts = {}
+    for size, path in ((640, name), (512, name.replace('_in22k', '')
+                                     .replace('-640', ''))):
+        with torch.device('meta'):
+            seg = MODELS.build(
+                Config.fromfile(osp.join(CONFIGS, path)).model)
+        counts[size] = sum(p.numel() for p in seg.backbone.parameters())
+    # the same backbone as at 512 but for its two 40x40 position grids
+    assert counts[640] - counts[512] == 2 * (40 * 40 - 32 * 32) * dims
+    # RevColV2 Table 1 (101M / 342M; 640x640 position grids included)
+    assert counts[640] == pytest.approx(params, rel=0.06)
 
 
 def test_upernet_train_step_and_layer_decay_groups():

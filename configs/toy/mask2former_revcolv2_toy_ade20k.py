@@ -95,6 +95,12 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 max_iters = 250
+# Layer-wise lr decay 0.9 (inherited): the paper's rate for the real model
+# (RevColV2, arXiv 2309.01005, App. B.4); the depth rule that assigns the layer
+# depths is ours (RevColV2.get_layer_depth: bottom-up columns by column + block
+# index, top-down columns continue after the deepest bottom-up block, so depth
+# grows along the data path), because the RevColV2 paper does not publish its
+# rule.
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,

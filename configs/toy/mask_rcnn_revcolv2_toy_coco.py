@@ -111,6 +111,12 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
          milestones=[7], gamma=0.1)
 ]
+# Layer-wise lr decay 0.9 (inherited): the paper's rate for the real model
+# (RevColV2, arXiv 2309.01005, App. B.5); the depth rule that assigns the layer
+# depths is ours (RevColV2.get_layer_depth: bottom-up columns by column + block
+# index, top-down columns continue after the deepest bottom-up block, so depth
+# grows along the data path), because the RevColV2 paper does not publish its
+# rule.
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

@@ -71,6 +71,11 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
+# Layer-wise lr decay: 0.9 is a toy value (the paper's 0.75 is for the real
+# model, see revcolv2_b_in1k.py); the depth rule that assigns the layer depths
+# is ours (RevColV2.get_layer_depth: bottom-up columns by column + block index,
+# top-down columns continue after the deepest bottom-up block, so depth grows
+# along the data path), because the RevColV2 paper does not publish its rule.
 optim_wrapper = dict(
     optimizer=dict(lr=2e-3), paramwise_cfg=dict(layer_decay_rate=0.9))
 param_scheduler = [

@@ -67,6 +67,12 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 max_iters = 500
+# Layer-wise lr decay: 0.9 is a toy value (the paper's 0.65 is for the real
+# model, see upernet_revcolv2_b_ade20k.py); the depth rule that assigns the
+# layer depths is ours (RevColV2.get_layer_depth: bottom-up columns by column +
+# block index, top-down columns continue after the deepest bottom-up block, so
+# depth grows along the data path), because the RevColV2 paper does not publish
+# its rule.
 optim_wrapper = dict(
     optimizer=dict(lr=2e-3, weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.9))

@@ -39,8 +39,9 @@ DATA_SAMPLES = {
     'mmpretrain': 'mmpretrain.structures.DataSample',
 }
 
-#: Input size used when none is given: COCO detection crops (paper 000
-#: sec. 3.1.4), ADE20K crops (sec. 3.1.3), ImageNet (Table 1 FLOPs).
+#: Input size used when none is given: COCO detection crops (RevColV2,
+#: arXiv 2309.01005, sec. 3.1.4), ADE20K crops (sec. 3.1.3), ImageNet
+#: (Table 1 FLOPs).
 DEFAULT_SHAPES = {
     'mmdet': (1024, 1024),
     'mmseg': (512, 512),

@@ -1,6 +1,6 @@
 """Plain vs reversible backbone training: saved activations, peak memory,
 step time, reconstruction and gradient error, measured side by side in one
-run."""
+run (optionally also with the first columns frozen)."""
 import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
@@ -22,7 +22,7 @@ class ModeResult(NamedTuple):
             rebuilt columns (:func:`reconstruction_errors`; with nothing kept
             it is the first column's), ``None`` for plain autograd.
         grad_error (float | None): ``||g - g_plain|| / ||g_plain||`` over all
-            backbone gradients (``None`` for plain autograd).
+            backbone gradients of the mode (``None`` for plain autograd).
     """
     saved: int
     peak: int
@@ -34,7 +34,8 @@ class ModeResult(NamedTuple):
 class MemoryResult(NamedTuple):
     """One (model, number of columns) measurement: ``modes`` maps
     ``'plain'``, ``'rev'`` (only the last column kept) and ``'keep{k}'``
-    (every ``k``-th column kept) to their :class:`ModeResult`."""
+    (every ``k``-th column kept) to their :class:`ModeResult`; with frozen
+    stages ``K``, also ``'rev-fK'`` and ``'keep{k}-fK'``."""
     model: str
     columns: int
     modes: Dict[str, ModeResult]
@@ -100,6 +101,7 @@ def benchmark_memory(builders: Dict[str, Callable[[int], torch.nn.Module]],
                      warmup: int = 1,
                      device: str = 'cpu',
                      keep_every: Sequence[int] = (2, ),
+                     frozen_stages: Optional[int] = None,
                      log: Callable[[str], None] = print
                      ) -> List[MemoryResult]:
     """Measure plain vs reversible training for each model and column count.
@@ -116,14 +118,27 @@ def benchmark_memory(builders: Dict[str, Callable[[int], torch.nn.Module]],
         device (str): ``'cpu'`` or ``'cuda'``.
         keep_every (Sequence[int]): ``keep_states_every`` values measured
             besides ``None`` (the ``'rev'`` mode).
+        frozen_stages (int | None): Also measure every reversible mode with
+            the backbone frozen at this ``frozen_stages`` (set on the model,
+            applied by its ``train()``), after the unfrozen modes: modes
+            ``'rev-fK'``, ``'keep{k}-fK'``. Their gradient error is over the
+            parameters that still train, against the unfrozen plain run
+            (the same gradients when freezing changes no forward value: no
+            batch norm, no drop path, as the tool's builders). Defaults to
+            None (not measured).
         log (callable): Progress printer (one table row block per setting).
 
     Returns:
         list[MemoryResult]: One entry per (model, column count).
     """
-    modes = {'plain': (False, None), 'rev': (True, None)}
+    modes = {'plain': (False, None, None), 'rev': (True, None, None)}
     for k in keep_every:
-        modes[f'keep{check_keep_every(k)}'] = (True, k)
+        modes[f'keep{check_keep_every(k)}'] = (True, k, None)
+    if frozen_stages is not None:
+        for mode, (reversible, keep, _) in list(modes.items()):
+            if reversible:
+                modes[f'{mode}-f{frozen_stages}'] = (True, keep,
+                                                     frozen_stages)
     results = []
     for name, build in builders.items():
         for n in columns:
@@ -131,9 +146,12 @@ def benchmark_memory(builders: Dict[str, Callable[[int], torch.nn.Module]],
             model = build(n).to(device).train()
             x = torch.randn(batch_size, 3, img_size, img_size, device=device)
             measured, ref = {}, None
-            for mode, (reversible, keep) in modes.items():
+            for mode, (reversible, keep, frozen) in modes.items():
                 model.reversible = reversible
                 model.keep_states_every = keep
+                if frozen is not None:  # the frozen modes come last
+                    model.frozen_stages = frozen
+                    model.train()
                 saved, peak, secs, grads = _step(model, x, steps, warmup)
                 recon = grad_err = None
                 if reversible:
@@ -143,7 +161,8 @@ def benchmark_memory(builders: Dict[str, Callable[[int], torch.nn.Module]],
                             model.stages(), model.embed(x), keep_every=keep)
                     model.train()
                     recon = max(errors, default=0.0)
-                    grad_err = _grad_error(grads, ref)
+                    grad_err = _grad_error(grads,
+                                           {n: ref[n] for n in grads})
                 else:
                     ref = grads
                 measured[mode] = ModeResult(saved, peak, secs, recon,
@@ -161,13 +180,15 @@ def format_memory_table(results: Sequence[MemoryResult],
                         header: bool = True,
                         peaks: bool = False) -> str:
     """Format results, one row per mode. ``saved x`` is plain / mode (memory)
-    and ``time x`` mode / plain (step time). ``peaks`` adds the peak-memory
+    and ``time x`` mode / plain (step time), ``plain`` being the unfrozen
+    plain row also for the frozen modes. ``peaks`` adds the peak-memory
     column (on CPU it equals the saved bytes)."""
     mb = 2.0**20
     lines = []
+    width = max([7] + [len(mode) + 1 for r in results for mode in r.modes])
     if header:
         lines.append(
-            f'{"model":<8}{"cols":>5}  {"mode":<7}{"saved MB":>10}'
+            f'{"model":<8}{"cols":>5}  {"mode":<{width}}{"saved MB":>10}'
             f'{"saved x":>9}' + (f'{"peak MB":>10}' if peaks else '') +
             f'{"step s":>9}{"time x":>8}{"recon err":>11}{"grad err":>10}')
 
@@ -178,7 +199,8 @@ def format_memory_table(results: Sequence[MemoryResult],
         plain = r.modes['plain']
         for mode, m in r.modes.items():
             lines.append(
-                f'{r.model:<8}{r.columns:>5}  {mode:<7}{m.saved / mb:>10.1f}'
+                f'{r.model:<8}{r.columns:>5}  {mode:<{width}}'
+                f'{m.saved / mb:>10.1f}'
                 f'{plain.saved / max(m.saved, 1):>9.2f}' +
                 (f'{m.peak / mb:>10.1f}' if peaks else '') +
                 f'{m.time:>9.2f}{m.time / max(plain.time, 1e-9):>8.2f}'

@@ -42,32 +42,22 @@ class ReconstructionRow(NamedTuple):
 
 
 def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str) -> str:
-    """Load a checkpoint into ``backbone``; it may hold the whole model
-    (``backbone.`` keys, heads ignored) or the backbone only (e.g. the
-    converter's output). Read as the converter reads (no code from the file
-    runs; ``state_dict`` / ``model`` / ``state_dict_ema`` or a raw dict,
-    ``module.`` and ``backbone.`` prefixes stripped).
+    """Load a checkpoint into ``backbone`` under the backbone key policy of
+    :func:`mmrevcol.models.checkpoint.load_backbone_checkpoint` (whole model
+    with ``backbone.`` keys or the backbone alone, e.g. the converter's
+    output; no code from the file runs).
 
     Returns:
         str: What was loaded, for the report.
 
     Raises:
-        ValueError: if the file holds no state dict or a backbone parameter
-            or buffer is missing from it.
+        CheckpointKeyError: if a backbone key is missing from the file or
+            the file has keys the backbone does not know.
     """
-    from ..converters.revcol import (find_state_dict, read_checkpoint,
-                                     strip_prefixes)
-    state, _, _ = find_state_dict(read_checkpoint(checkpoint)[0])
-    state, _, outside = strip_prefixes(state)
-    missing, unexpected = backbone.load_state_dict(state, strict=False)
-    if missing:
-        raise ValueError(
-            f'checkpoint {checkpoint!r} does not fit the config\'s backbone: '
-            f'{len(missing)} of its entries are missing, e.g. '
-            f'{", ".join(missing[:5])}')
-    return (f'loaded {len(state) - len(unexpected)} backbone entries from '
-            f'{checkpoint} ({len(outside)} non-backbone and '
-            f'{len(unexpected)} unused entries ignored)')
+    from ..models.checkpoint import load_backbone_checkpoint
+    report = load_backbone_checkpoint(backbone, checkpoint, logger='silent')
+    return (f'loaded {len(report.loaded)} backbone entries: {report.source}; '
+            f'{len(report.new)} new, {len(report.unused)} unused')
 
 
 def check_reconstruction(

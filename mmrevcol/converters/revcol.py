@@ -3,8 +3,9 @@
 Reads official RevCol checkpoints (classification, with or without EMA, and
 official downstream checkpoints whose backbone sits under ``backbone.``) and
 mmrevcol checkpoints, maps the backbone keys onto the mmrevcol module tree,
-drops the heads, optionally pads the depthwise kernels (paper 004 App.
-D.3.1) and writes a file that ``torch.load(weights_only=True)`` reads.
+drops the heads, optionally pads the depthwise kernels (RevCol, arXiv
+2212.11696, App. D.3.1) and writes a file that
+``torch.load(weights_only=True)`` reads.
 
 Official layout (keys after the ``module.`` / ``backbone.`` prefixes) and
 where each key goes::
@@ -393,7 +394,7 @@ def pad_depthwise_kernel(weight: torch.Tensor, kernel_size: int,
                          std: float = 1e-7,
                          generator: Optional[torch.Generator] = None
                          ) -> torch.Tensor:
-    """Pad a ``(C, 1, k, k)`` kernel to ``kernel_size`` (paper 004 D.3.1).
+    """Pad a ``(C, 1, k, k)`` kernel to ``kernel_size`` (RevCol App. D.3.1).
 
     The trained kernel stays centred; new taps are drawn from
     ``N(0, std^2)`` (``std=0``: zeros, so the padded conv with padding
@@ -543,7 +544,7 @@ def convert_state_dict(state_dict: Dict[str, Any],
         kernel_size (int, optional): Pad the depthwise kernels to this odd
             size (>= the checkpoint's). None keeps them.
         std (float): Standard deviation of the padded taps (0: zeros).
-            Defaults to 1e-7 (paper 004 D.3.1).
+            Defaults to 1e-7 (RevCol App. D.3.1).
         seed (int): Seed of the padded taps. Defaults to 0.
         allow_unknown (bool): Drop keys that are not part of the RevCol
             backbone instead of failing. Defaults to False.

@@ -1,7 +1,8 @@
 """The column/level machinery shared by RevCol (V1) and RevColV2.
 
 A RevCol network is a sequence of *columns*, each holding four *levels*.
-Level ``i`` of column ``l`` computes (paper 000 eq. 1/2, paper 004 eq. 4)::
+Level ``i`` of column ``l`` computes (RevColV2, arXiv 2309.01005,
+eq. 1/2; RevCol, arXiv 2212.11696, eq. 4)::
 
     x_i^l = F_i^l(same, prev) + gamma_i^l * x_i^{l-1}
 
@@ -193,20 +194,22 @@ _LEVEL_ANY = re.compile(r'^(?:levels|gamma)\.?(\d+)')
 
 
 class ColumnBackboneMixin:
-    """Shared by the column backbones: ``get_layer_depth`` and a
-    checkpoint-optional ``init_weights``.
+    """Shared by the column backbones: argument checks, freezing,
+    ``no_weight_decay``, checkpoint loading and ``get_layer_depth``.
 
     ``get_layer_depth`` works for any backbone whose columns live in
     ``self.columns`` and whose level modules keep their blocks in
-    ``levels.{i}.blocks``.
-
-    The depth of a block is ``column index + block index within the column``
-    (counted in the column's order) ``+ 1``, i.e. the length of the shortest
-    path from the input in the column grid, as the official RevCol layer-decay
-    rule. Level fusion layers and shortcut scales take the depth of their
-    level's first block, embeddings/stem (``layer_depth_zero`` prefixes) 0,
-    and everything else of the backbone (output norms, the V2 top-down input
-    norm) ``num_layers - 1``, like parameters outside the backbone.
+    ``levels.{i}.blocks``. The depth of block ``k`` (counted in the column's
+    order) of column ``c`` is ``column_base(c) + k + 1``: the length of the
+    path from the input along the data flow. For RevCol V1 (and the RevColV2
+    bottom-up columns) ``column_base(c) = c``, the official RevCol rule;
+    RevColV2 continues the top-down columns after the deepest bottom-up block
+    (see :meth:`RevColV2.get_layer_depth`). A level's fusion layers and
+    shortcut scale take the depth of the level's first block (RevCol V1:
+    shortcut scales of column ``c`` take ``c + 1``, as the official code),
+    embeddings/stem (``layer_depth_zero`` prefixes) 0, and everything else of
+    the backbone (output norms) ``num_layers - 1``, like parameters outside
+    the backbone.
     """
 
     #: Attribute names of the stem/embeddings (depth 0, frozen first).
@@ -248,6 +251,7 @@ class ColumnBackboneMixin:
         if self.frozen_stages < 0:
             return
         parts = [getattr(self, name) for name in self.layer_depth_zero]
+        parts += self._frozen_stage_inputs()
         for part in parts + list(self.columns[:self.frozen_stages]):
             if isinstance(part, nn.Parameter):
                 part.requires_grad = False
@@ -255,6 +259,11 @@ class ColumnBackboneMixin:
             part.eval()
             for p in part.parameters():
                 p.requires_grad = False
+
+    def _frozen_stage_inputs(self) -> list:
+        """Modules/parameters of later stage inputs that ``frozen_stages``
+        freezes (none by default)."""
+        return []
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -268,42 +277,133 @@ class ColumnBackboneMixin:
                  if not col.first for i in col.order}
         return names | set(self.no_weight_decay_extra)
 
-    def init_weights(self):
-        """Load ``init_cfg`` (e.g. ``Pretrained`` with ``prefix``).
+    #: Keys that only exist after fine-tuning (per-level output norms):
+    #: reported as new when a checkpoint lacks them, as unused when this
+    #: backbone lacks them (:mod:`mmrevcol.models.checkpoint`).
+    finetune_only_pattern = r'^out_norm\d\.'
+    #: ``init_cfg`` keys of ``type='Pretrained'``.
+    PRETRAINED_KEYS = ('type', 'checkpoint', 'prefix', 'fill_from',
+                       'fill_prefix', 'strict')
 
-        ``dict(type='Pretrained', checkpoint=None)`` is accepted and means
-        "no checkpoint yet" (the configs ship it so that
-        ``--cfg-options model.backbone.init_cfg.checkpoint=PATH`` works): the
-        random initialisation is kept and a warning says so.
+    def unbuilt_key_prefixes(self) -> Tuple[str, ...]:
+        """Key prefixes of the levels this backbone does not build (a
+        full-model checkpoint has them)."""
+        out = []
+        for c, column in enumerate(self.columns):
+            for i in ORDERS[column.direction]:
+                if i not in column.order:
+                    out += [f'columns.{c}.levels.{i}', f'columns.{c}.gamma{i}']
+        return tuple(out)
+
+    def init_weights(self):
+        """Initialise, or load ``init_cfg=dict(type='Pretrained', ...)``.
+
+        ``Pretrained`` is loaded by
+        :func:`~mmrevcol.models.checkpoint.load_backbone_checkpoint` (one key
+        policy: missing or unexpected backbone keys fail, fine-tune-only keys
+        are reported as new) with the extra keys ``fill_from`` /
+        ``fill_prefix`` (a second checkpoint for the keys the first lacks)
+        and ``strict`` (default True).
+
+        ``checkpoint=None`` means "weights still to come": the paper configs
+        ship it so that ``--cfg-options model.backbone.init_cfg.checkpoint=
+        PATH`` works. The random initialisation is kept, and training stops
+        before its first step (:meth:`check_weights_loaded`) unless
+        ``load_from`` or a resumed checkpoint brought backbone weights.
+        Training from scratch is explicit: ``init_cfg=None``.
         """
         cfg = getattr(self, 'init_cfg', None)
-        if (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
-                and not cfg.get('checkpoint')):
-            from mmengine.logging import print_log
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+            super().init_weights()
+            return
+        unknown = sorted(set(cfg) - set(self.PRETRAINED_KEYS))
+        if unknown:
+            raise ValueError(f'{type(self).__name__}: init_cfg keys '
+                             f'{unknown} are not understood; Pretrained takes '
+                             f'{list(self.PRETRAINED_KEYS)}')
+        from mmengine.logging import print_log
+        if not cfg.get('checkpoint'):
+            self._weights_pending = True
             print_log(
                 f'{type(self).__name__}: init_cfg is Pretrained without a '
-                'checkpoint; keeping the random initialisation. Set '
+                'checkpoint; training will refuse to start unless load_from '
+                'or --resume brings the weights. Set '
                 'model.backbone.init_cfg.checkpoint to fine-tune.',
                 'current', level=30)
             return
-        super().init_weights()
+        from .checkpoint import load_backbone_checkpoint
+        #: what the last Pretrained load took from where
+        self.load_report = load_backbone_checkpoint(
+            self, cfg['checkpoint'], prefix=cfg.get('prefix', 'backbone.'),
+            fill_from=cfg.get('fill_from'),
+            fill_prefix=cfg.get('fill_prefix'),
+            strict=cfg.get('strict', True))
+        self._is_init = True
 
-    def _level_block_offsets(self, column: RevColumn) -> dict:
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a checkpoint with backbone weights (load_from, resume, our loader)
+        if any(k.startswith(prefix) for k in state_dict):
+            self._weights_pending = False
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def check_weights_loaded(self) -> None:
+        """Raise if ``init_cfg`` asked for pre-trained weights
+        (``Pretrained`` with ``checkpoint=None``) and none arrived (neither
+        ``load_from`` nor a resumed checkpoint).
+
+        Called by the training forward and, before the first iteration, by
+        :class:`~mmrevcol.engine.hooks.PretrainedWeightsCheckHook`.
+        """
+        if getattr(self, '_weights_pending', False):
+            raise RuntimeError(
+                f'{type(self).__name__}: init_cfg is '
+                "dict(type='Pretrained', checkpoint=None) and neither "
+                'load_from nor --resume brought backbone weights, so this '
+                'run would train from random weights. Pass the checkpoint '
+                'of the previous training step with --cfg-options '
+                'model.backbone.init_cfg.checkpoint=PATH (a classification '
+                'checkpoint also needs '
+                'model.backbone.init_cfg.fill_from=PRETRAINED.pth), or '
+                'load_from=PATH / --resume. To train from scratch on '
+                'purpose, set model.backbone.init_cfg=None.')
+
+    #: Shortcut scales of column ``c`` sit at depth ``c + 1`` on every level
+    #: (RevCol V1's official rule) instead of their level's first block.
+    gamma_at_column_depth: bool = False
+
+    def blocks_in_level(self, c: int, level: int) -> int:
+        """Number of blocks of ``level`` in column ``c``. Backbones that
+        leave levels unbuilt override it with the full arch's count, so the
+        depths do not depend on what is built."""
+        module = self.columns[c].levels[level]
+        return 0 if module is None else len(module.blocks)
+
+    def _level_block_offsets(self, c: int) -> dict:
         offsets, total = {}, 0
-        for i in column.order:
+        for i in ORDERS[self.columns[c].direction]:
             offsets[i] = total
-            total += len(column.levels[i].blocks)
+            total += self.blocks_in_level(c, i)
         offsets['total'] = total
         return offsets
+
+    def column_base(self, c: int) -> int:
+        """Depth of the input of column ``c`` (its first block is at
+        ``column_base(c) + 1``)."""
+        return c
 
     @property
     def num_layers(self) -> int:
         """Number of layer depths: embeddings, blocks, head side."""
         deepest = 0
-        for c, column in enumerate(self.columns):
-            deepest = max(deepest,
-                          c + self._level_block_offsets(column)['total'])
+        for c in range(len(self.columns)):
+            deepest = max(deepest, self.column_base(c) +
+                          self._level_block_offsets(c)['total'])
         return deepest + 2
+
+    def _extra_layer_depth(self, name: str) -> Optional[int]:
+        """Depth of backbone parameters outside the columns and embeddings
+        (None: the head side, ``num_layers - 1``)."""
+        return None
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
         """Get the layer-wise depth of a parameter.
@@ -324,17 +424,21 @@ class ColumnBackboneMixin:
             return 0, num_layers
         match = _COLUMN_PARAM.match(name)
         if match is None:
-            return num_layers - 1, num_layers
+            extra = self._extra_layer_depth(name)
+            return (num_layers - 1 if extra is None else extra), num_layers
         c, rest = int(match.group(1)), match.group(2)
-        offsets = self._level_block_offsets(self.columns[c])
+        base = self.column_base(c)
+        offsets = self._level_block_offsets(c)
         block = _LEVEL_PARAM.match(rest)
         if block is not None:
             level, k = int(block.group(1)), int(block.group(2))
-            return c + offsets[level] + k + 1, num_layers
+            return base + offsets[level] + k + 1, num_layers
+        if self.gamma_at_column_depth and rest.startswith('gamma'):
+            return base + 1, num_layers
         level = _LEVEL_ANY.match(rest)
         if level is not None:
-            return c + offsets[int(level.group(1))] + 1, num_layers
-        return c + 1, num_layers
+            return base + offsets[int(level.group(1))] + 1, num_layers
+        return base + 1, num_layers
 
 
 def reachable_levels(directions: Sequence[str],

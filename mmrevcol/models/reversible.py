@@ -19,6 +19,18 @@ autocast state), rebuilds the previous state with
 autograd machinery (so DDP hooks and gradient accumulation work); parameters
 are not inputs of the autograd function.
 
+Frozen columns cost nothing in the backward: a column "needs a gradient"
+when it, a column before it or a stage input at or before it has something
+that does (a parameter with ``requires_grad``; ``x`` when it requires grad;
+an ``input_fn`` whose output requires grad for detached states, probed once
+in the forward). The backward stops at the first column that needs one (with
+``frozen_stages=k``: the first trainable column): it recomputes that
+column's ``F`` and rebuilds its previous states (its shortcut scales need
+them) without asking for their gradients, and never recomputes the columns
+before it. A stage input whose gradient is needed (RevColV2's ``td_norm`` /
+``td_pos_embed`` with every bottom-up column frozen) still runs ``input_fn``
+on the rebuilt states; ``x`` gets no gradient (None) when it needs none.
+
 Why ``keep_every``: the inverse divides by ``gamma`` (0.5 at init) and feeds
 each rebuilt level into the next level's inverse, so rounding errors grow
 with every rebuilt column (``reconstruction_errors`` measures it). In fp32
@@ -154,6 +166,44 @@ def _is_kept(c: int, num_columns: int, keep_every: Optional[int]) -> bool:
                                     and (c + 1) % keep_every == 0)
 
 
+def _drop(_):
+    return None
+
+
+def _input_needs_grad(input_fn: Callable[[States], torch.Tensor],
+                      states: States) -> bool:
+    """Whether ``input_fn`` makes an input that needs a gradient from
+    detached ``states`` (it has parameters that need one). Runs it once with
+    grad, saving nothing for backward."""
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(
+            _drop, _drop):
+        return input_fn(states).requires_grad
+
+
+def _grad_flags(stages: Sequence[ColumnStage], input_grads: dict):
+    """Where the backward needs gradients.
+
+    Args:
+        stages (list[ColumnStage]): The column stages.
+        input_grads (dict): ``k -> bool``: stage ``k``'s input needs a
+            gradient for its own sake (``x`` requires grad, ``input_fn`` has
+            parameters that do); missing keys mean False.
+
+    Returns:
+        tuple[list[bool], list[bool]]: Per stage, whether its input's
+        gradient is needed, and per column, whether its states' gradient is
+        needed: something at or before them needs one.
+    """
+    need_in, need_out, acc = [], [], False
+    for k, stage in enumerate(stages):
+        acc = acc or input_grads.get(k, False)
+        need_in.append(acc)
+        for col in stage.columns:
+            acc = acc or any(p.requires_grad for p in col.parameters())
+            need_out.append(acc)
+    return need_in, need_out
+
+
 def _add(a: Optional[torch.Tensor], b: Optional[torch.Tensor]):
     if a is None:
         return b
@@ -167,7 +217,8 @@ class _ReversibleColumns(torch.autograd.Function):
     """Inputs: ``stages`` and ``keep_every`` (not tensors), ``dummy`` (an
     empty tensor that requires grad, so the backward runs even when ``x``
     needs no grad) and ``x``. Outputs: the built levels of the last column,
-    in its order."""
+    in its order. The backward walks back only as far as some gradient is
+    needed (:func:`_grad_flags`)."""
 
     @staticmethod
     def forward(ctx, stages, keep_every, dummy, x):
@@ -176,16 +227,19 @@ class _ReversibleColumns(torch.autograd.Function):
         devices = _cuda_devices(x)
         # ``leaving``: previous-column states the backward cannot rebuild
         # (levels the next column does not build) or must not (kept columns)
-        rng, leaving = {}, {}
+        rng, leaving, input_grads = {}, {}, {}
 
         def record(c, i, prev):
             rng[(c, i)] = _get_rng(devices)
-            col = cols[c][1]
+            k, col = cols[c]
             if prev is not None and i == col.order[0]:
+                if k != cols[c - 1][0]:  # first column of a later stage
+                    input_grads[k] = _input_needs_grad(stages[k].input_fn,
+                                                       prev)
                 kept = _is_kept(c - 1, len(cols), keep_every)
-                for k in range(NUM_LEVELS):
-                    if prev[k] is not None and (kept or k not in col.order):
-                        leaving[(c - 1, k)] = prev[k]
+                for lv in range(NUM_LEVELS):
+                    if prev[lv] is not None and (kept or lv not in col.order):
+                        leaving[(c - 1, lv)] = prev[lv]
 
         # Function.forward runs with grad disabled: no graph is built and
         # only the tensors saved below outlive this call.
@@ -194,6 +248,7 @@ class _ReversibleColumns(torch.autograd.Function):
         outputs = [states[i] for i in last.order]
         ctx.engine = (stages, cols, rng, devices, _capture_autocast())
         ctx.num_inputs = len(inputs)
+        ctx.input_grads = input_grads
         ctx.leaving_keys = list(leaving)
         ctx.save_for_backward(*inputs, *outputs, *leaving.values())
         return tuple(outputs)
@@ -211,26 +266,33 @@ class _ReversibleColumns(torch.autograd.Function):
         g: States = [None] * NUM_LEVELS
         for i, out, grad in zip(last.order, outputs, grad_outputs):
             y[i], g[i] = out.detach(), grad
+        need_in, need_out = _grad_flags(
+            stages, {0: ctx.needs_input_grad[3], **ctx.input_grads})
         grad_x = None
         c = len(cols) - 1
         with torch.enable_grad(), _autocast_restored(autocast_state):
             for k in range(len(stages) - 1, -1, -1):
                 stage = stages[k]
                 s = inputs[k].detach()
-                need_s = k > 0 or ctx.needs_input_grad[3]
                 grad_s = None
                 for col in reversed(stage.columns):
+                    if not need_out[c]:  # nor anything before it
+                        break
                     known = [leaving.get((c - 1, lv)) for lv in
                              range(NUM_LEVELS)]
-                    y, g, gs = _column_backward(col, s, y, g, known, need_s,
-                                                rng, c, devices)
+                    y, g, gs = _column_backward(
+                        col, s, y, g, known, need_in[k],
+                        c > 0 and need_out[c - 1], rng, c, devices)
                     grad_s = _add(grad_s, gs)
                     c -= 1
+                if not need_in[k]:
+                    break
                 if k > 0:
                     # y holds the final states of stage k-1 (as rebuilt);
                     # route the stage input's gradient through input_fn.
-                    leaves = [t.detach().requires_grad_() if t is not None
-                              else None for t in y]
+                    need_y = c >= 0 and need_out[c]
+                    leaves = [t.detach().requires_grad_(need_y)
+                              if t is not None else None for t in y]
                     s_again = stage.input_fn(leaves)
                     if grad_s is not None and s_again.requires_grad:
                         torch.autograd.backward(s_again, grad_s)
@@ -242,13 +304,16 @@ class _ReversibleColumns(torch.autograd.Function):
 
 
 def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
-                     known_prev: States, need_s: bool, rng, c: int, devices):
+                     known_prev: States, need_s: bool, need_prev: bool, rng,
+                     c: int, devices):
     """Rebuild the previous column's states and back-propagate one column.
 
+    ``need_s`` / ``need_prev``: whether the gradients of the column input /
+    the previous states are needed (None is returned for them otherwise).
     Returns the previous states (detached), their gradients and the gradient
     of the column input ``s``.
     """
-    prev = [t.detach().requires_grad_() if t is not None else None
+    prev = [t.detach().requires_grad_(need_prev) if t is not None else None
             for t in known_prev]
     g = list(g)
     grad_s = None
@@ -266,7 +331,8 @@ def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
             gamma = col.gamma(i)
             if prev[i] is None:  # not kept: rebuild it
                 with torch.no_grad():
-                    prev[i] = invert_level(y[i], f, gamma).requires_grad_()
+                    prev[i] = invert_level(y[i], f,
+                                           gamma).requires_grad_(need_prev)
             out = f + gamma * prev[i]
         if g[i] is not None and out.requires_grad:
             torch.autograd.backward(out, g[i])

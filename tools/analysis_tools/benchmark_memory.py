@@ -7,11 +7,17 @@ error over the rebuilt columns and the gradient error against plain autograd, in
 one run, with the ratios side by side. Modes: ``plain`` autograd, ``rev``
 (only the last column's states kept) and ``keepK`` (every K-th column's
 states kept too: ``keep_states_every=K``, the backbones' default is 2).
+``--frozen-stages F`` adds the reversible modes again with the backbone frozen
+at ``frozen_stages=F`` (rows ``rev-fF``, ``keepK-fF``; ``time x`` is still
+relative to the unfrozen ``plain`` row): the reversible backward skips the
+frozen columns.
 
     python tools/analysis_tools/benchmark_memory.py               # V2-B, V1-B
     python tools/analysis_tools/benchmark_memory.py --models v2-b \
         --columns 2 3 4 --img-size 256 --keep-states-every 2 4 --plot mem.png
     python tools/analysis_tools/benchmark_memory.py --amp bf16   # autocast
+    python tools/analysis_tools/benchmark_memory.py --models v2-b \
+        --columns 6 --img-size 224 --frozen-stages 3  # every BU column
 """
 import argparse
 import math
@@ -73,6 +79,10 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--keep-states-every', nargs='*', type=int, default=[2],
                    help='keep_states_every values to measure besides None')
+    p.add_argument('--frozen-stages', type=int, metavar='F',
+                   help='also measure the reversible modes with the '
+                   'backbone frozen at frozen_stages=F (0: the embeddings, '
+                   'F > 0: and the first F columns)')
     p.add_argument('--amp', choices=['fp16', 'bf16'],
                    help='run every mode under this autocast dtype')
     p.add_argument('--plot', help='write a PNG plot here')
@@ -82,6 +92,8 @@ def parse_args(argv=None):
     if any(k < 1 for k in args.keep_states_every):
         p.error(f'--keep-states-every must be >= 1, got '
                 f'{args.keep_states_every}')
+    if args.frozen_stages is not None and args.frozen_stages < 0:
+        p.error(f'--frozen-stages must be >= 0, got {args.frozen_stages}')
     return args
 
 
@@ -140,7 +152,8 @@ def main(argv=None):
     with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
         results = benchmark_memory(builders, args.columns, args.img_size,
                                    args.batch_size, args.steps, args.warmup,
-                                   args.device, args.keep_states_every)
+                                   args.device, args.keep_states_every,
+                                   args.frozen_stages)
     print('\n' + format_memory_table(results,
                                       peaks=device_type == 'cuda'))
     print(summarize(results))

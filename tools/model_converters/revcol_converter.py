@@ -9,8 +9,8 @@ Examples:
     # ImageNet checkpoint -> backbone weights for the configs
     python tools/model_converters/revcol_converter.py \
         revcol_base_1k.pth checkpoints/revcol_b_mm.pth
-    # pad the 3x3 depthwise kernels to 13x13 (paper 004 App. D.3.1) for
-    # configs/upernet_revcol_b_k13_ade20k.py
+    # pad the 3x3 depthwise kernels to 13x13 (RevCol, arXiv 2212.11696,
+    # App. D.3.1) for configs/upernet_revcol_b_k13_ade20k.py
     python tools/model_converters/revcol_converter.py \
         revcol_base_1k.pth checkpoints/revcol_b_k13_mm.pth --kernel-size 13
 
@@ -44,7 +44,8 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help='pad the depthwise kernels to this odd size >= the '
-        "checkpoint's, e.g. 7 for COCO, 13 for ADE20K (paper 004 D.3.1)")
+        "checkpoint's, e.g. 7 for COCO, 13 for ADE20K (RevCol, arXiv "
+        '2212.11696, App. D.3.1)')
     parser.add_argument(
         '--std',
         type=float,

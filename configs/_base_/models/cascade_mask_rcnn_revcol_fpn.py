@@ -1,13 +1,14 @@
 # Cascade Mask R-CNN + FPN with a RevCol (V1) backbone: the four levels of the
-# last column (strides 4/8/16/32) feed the stock FPN (paper 004 sec. 3.2).
-# Built on the stock mmdet model. The box heads are those of the official
-# RevCol detection configs (the ConvNeXt Cascade Mask R-CNN recipe: 4 shared
-# convs + 1 fc, SyncBN, GIoU loss); paper 004 does not list head details.
+# last column (strides 4/8/16/32) feed the stock FPN (RevCol, "Reversible
+# Column Networks", arXiv 2212.11696, sec. 3.2). Built on the stock mmdet
+# model. The box heads are those of the official RevCol detection configs
+# (the ConvNeXt Cascade Mask R-CNN recipe: 4 shared convs + 1 fc, SyncBN,
+# GIoU loss); the RevCol paper does not list head details.
 _base_ = ['mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py']
 
 custom_imports = dict(imports=['mmrevcol'], allow_failed_imports=False)
 
-channels = [64, 128, 256, 512]  # RevCol-T, paper 004 sec. 3
+channels = [64, 128, 256, 512]  # RevCol-T, RevCol sec. 3
 model = dict(
     backbone=dict(
         _delete_=True,

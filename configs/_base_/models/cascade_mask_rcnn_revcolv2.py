@@ -1,17 +1,17 @@
-# Cascade Mask R-CNN + RevColV2 without FPN or adapter (paper 000 sec.
-# 3.1.4). Same backbone set-up and head design as mask_rcnn_revcolv2.py (see
-# the comments there): five backbone levels of ``embed_dims`` channels
-# (strides 4..32 from the last top-down column, 64 by resizing its top
-# level), ``neck=None``, ViTDet-style window attention and heads with
-# GroupNorm. Built on the stock mmdet Cascade Mask R-CNN: three cascade
-# stages with class-agnostic regression (IoU 0.5/0.6/0.7), each with its own
-# 4-conv + 1-fc box head and its own mask head (mmdet's cascade averages the
-# three stages' masks at test time).
+# Cascade Mask R-CNN + RevColV2 without FPN or adapter (RevColV2, arXiv
+# 2309.01005, sec. 3.1.4). Same backbone set-up and head design as
+# mask_rcnn_revcolv2.py (see the comments there): five backbone levels of
+# ``embed_dims`` channels (strides 4..32 from the last top-down column, 64 by
+# resizing its top level), ``neck=None``, ViTDet-style window attention and
+# heads with GroupNorm. Built on the stock mmdet Cascade Mask R-CNN: three
+# cascade stages with class-agnostic regression (IoU 0.5/0.6/0.7), each with
+# its own 4-conv + 1-fc box head and its own mask head (mmdet's cascade
+# averages the three stages' masks at test time).
 _base_ = ['mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py']
 
 custom_imports = dict(imports=['mmrevcol'], allow_failed_imports=False)
 
-embed_dims = 416  # RevColV2-B width (paper 000 Table 1)
+embed_dims = 416  # RevColV2-B width (RevColV2 Table 1)
 head_norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 model = dict(
     backbone=dict(

@@ -1,14 +1,16 @@
-# Mask R-CNN + RevColV2 without FPN or adapter (paper 000 sec. 3.1.4): the
-# four levels of the last top-down column, each LayerNorm-ed and bilinearly
-# resized to strides 4/8/16/32, are the detector's multi-scale features;
-# a fifth level (stride 64) for the RPN is the top level resized once more
-# (``extra_strides``). All levels keep the backbone width (``embed_dims``), so
-# every head reads ``embed_dims`` channels and ``neck=None``: mmdet's
-# TwoStageDetector skips the neck when it is None, and the RoI heads take the
-# first ``len(featmap_strides)`` levels (4..32) of the five.
+# Mask R-CNN + RevColV2 without FPN or adapter (RevColV2, "RevColV2: Exploring
+# Disentangled Representations in Masked Image Modeling", arXiv 2309.01005,
+# sec. 3.1.4): the four levels of the last top-down column, each LayerNorm-ed
+# and bilinearly resized to strides 4/8/16/32, are the detector's multi-scale
+# features; a fifth level (stride 64) for the RPN is the top level resized once
+# more (``extra_strides``). All levels keep the backbone width
+# (``embed_dims``), so every head reads ``embed_dims`` channels and
+# ``neck=None``: mmdet's TwoStageDetector skips the neck when it is None, and
+# the RoI heads take the first ``len(featmap_strides)`` levels (4..32) of the
+# five.
 #
 # Built on the stock mmdet Mask R-CNN. Window attention follows ViTDet
-# (paper 000 sec. 3.1.4 "we follow the setting in [36]"): 14x14 windows at
+# (RevColV2 sec. 3.1.4 "we follow the setting in [36]"): 14x14 windows at
 # 1024x1024 input, the last block of every level keeps global attention (for
 # the 3-block levels of the bottom-up columns these are blocks 2, 5, 8, 11,
 # ViTDet's choice; the 1-block top-down levels stay fully global). Position
@@ -16,7 +18,7 @@
 # interpolated once to the 1024x1024 grid when loading and again to the
 # token grid of every input (test images, padded batches), so MIM / ImageNet
 # checkpoints load unchanged and any input size works (absolute rather than
-# ViTDet's relative positions: paper 000 interpolates the absolute embedding
+# ViTDet's relative positions: RevColV2 interpolates the absolute embedding
 # for dense tasks, sec. 3.1.3, and the checkpoints carry no relative tables).
 #
 # Heads as in ViTDet: RPN with two 3x3 convs, a 4-conv + 1-fc box head and the
@@ -24,12 +26,12 @@
 # uses LayerNorm there; we use GroupNorm(32), which mmcv builds natively (LN
 # over channels of an NCHW map is GN with one group) and which, like LN, does
 # not depend on the per-GPU batch (4 images of 1024^2 here, too few for BN).
-# Paper 000 gives no head details.
+# The RevColV2 paper gives no head details.
 _base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py']
 
 custom_imports = dict(imports=['mmrevcol'], allow_failed_imports=False)
 
-embed_dims = 416  # RevColV2-B width (paper 000 Table 1)
+embed_dims = 416  # RevColV2-B width (RevColV2 Table 1)
 head_norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 model = dict(
     backbone=dict(

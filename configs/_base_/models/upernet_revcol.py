@@ -1,11 +1,12 @@
 # UperNet with a RevCol (V1) backbone: the four levels of the last column
 # (strides 4/8/16/32) feed the UperNet decode head, level 2 the auxiliary FCN
-# head (paper 004 sec. 3.3). Built on the stock mmseg UperNet model.
+# head (RevCol, "Reversible Column Networks", arXiv 2212.11696, sec. 3.3).
+# Built on the stock mmseg UperNet model.
 _base_ = ['mmseg::_base_/models/upernet_r50.py']
 
 custom_imports = dict(imports=['mmrevcol'], allow_failed_imports=False)
 
-channels = [64, 128, 256, 512]  # RevCol-T, paper 004 sec. 3
+channels = [64, 128, 256, 512]  # RevCol-T, RevCol sec. 3
 model = dict(
     pretrained=None,
     backbone=dict(

@@ -1,3 +1,4 @@
 from .reconstruction import ReversibleErrorHook
+from .weights_check import PretrainedWeightsCheckHook
 
-__all__ = ['ReversibleErrorHook']
+__all__ = ['ReversibleErrorHook', 'PretrainedWeightsCheckHook']

@@ -1,5 +1,5 @@
-"""RevCol (paper 004, "Reversible Column Networks", ICLR 2023): ConvNeXt
-columns joined by multi-level reversible connections."""
+"""RevCol ("Reversible Column Networks", ICLR 2023, arXiv 2212.11696):
+ConvNeXt columns joined by multi-level reversible connections."""
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -17,7 +17,7 @@ NORM_EPS = 1e-6
 
 
 class ConvNeXtBlock(nn.Module):
-    """ConvNeXt block on ``(B, C, H, W)`` maps (paper 004 sec. 2.2.2).
+    """ConvNeXt block on ``(B, C, H, W)`` maps (RevCol sec. 2.2.2).
 
     Depthwise ``k x k`` conv, LayerNorm, ``Linear(C, 4C)``, GELU,
     ``Linear(4C, C)``, per-channel layer scale, drop path, residual.
@@ -49,7 +49,7 @@ class ConvNeXtBlock(nn.Module):
 
 class UpBranch(nn.Module):
     """``Linear`` + LayerNorm (channels last), then nearest upsampling to the
-    target size (paper 004 App. A, Fig. 5c).
+    target size (RevCol App. A, Fig. 5c).
 
     Args:
         in_channels (int): Channels of the coarser map.
@@ -123,11 +123,11 @@ class RevColLevel(nn.Module):
 
 @register_everywhere('MODELS')
 class RevCol(ColumnBackboneMixin, BaseModule):
-    """RevCol backbone (paper 004).
+    """RevCol backbone (Reversible Column Networks, arXiv 2212.11696).
 
     A ConvNeXt-style stem (``Conv2d(k=4, s=4)`` + LayerNorm) feeds level 0 of
     every column. Each column has four levels at strides 4/8/16/32; level
-    ``l`` of column ``j`` computes (paper 004 eq. 3)::
+    ``l`` of column ``j`` computes (RevCol eq. 3)::
 
         c_l^j = Level_l(fusion(c_{l-1}^j, c_{l+1}^{j-1}))
                 + alpha_l^j * c_l^{j-1}
@@ -143,18 +143,18 @@ class RevCol(ColumnBackboneMixin, BaseModule):
 
     Official checkpoints convert with
     ``tools/model_converters/revcol_converter.py`` (which can also pad the
-    depthwise kernels, paper 004 App. D.3.1).
+    depthwise kernels, RevCol App. D.3.1).
 
     Args:
         arch (str | dict): ``'tiny'``, ``'small'``, ``'base'``, ``'large'``,
             ``'xlarge'``, ``'huge'`` (or ``'t'``, ``'s'``, ``'b'``, ``'l'``,
-            ``'xl'``, ``'h'``), paper 004 sec. 3, or a dict with the keys
+            ``'xl'``, ``'h'``), RevCol sec. 3, or a dict with the keys
             ``channels`` (4 ints), ``depths`` (4 ints: blocks per level)
             and ``num_columns`` (int), plus optionally ``fuse_top`` (bool,
             default False: level 0 also reads the previous column's level 3,
             as RevCol-H).
         kernel_size (int): Depthwise kernel size of the ConvNeXt blocks,
-            odd. Defaults to 3 (paper 004 sec. 2.2.2); use the converter to
+            odd. Defaults to 3 (RevCol sec. 2.2.2); use the converter to
             pad pre-trained kernels for larger sizes.
         in_channels (int): Input channels. Defaults to 3.
         out_indices (Sequence[int]): Levels of the last column to output
@@ -200,6 +200,8 @@ class RevCol(ColumnBackboneMixin, BaseModule):
     arch_names = ('tiny', 'small', 'base', 'large', 'xlarge', 'huge')
     arch_keys = ('channels', 'depths', 'num_columns')
     layer_depth_zero = ('stem', )
+    # official RevCol layer decay: alpha of column j at depth j + 1
+    gamma_at_column_depth = True
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
@@ -365,6 +367,8 @@ class RevCol(ColumnBackboneMixin, BaseModule):
         """Return the selected levels of the last column, ``(B, C_l, H_l,
         W_l)`` with ``H_0 = floor(H / 4)`` and ``H_l = floor(H_{l-1} / 2)``
         (strides 4/8/16/32 for sizes divisible by 32)."""
+        if self.training and torch.is_grad_enabled():
+            self.check_weights_loaded()
         stem = self.embed(x)
         states = run_columns(self.stages(), stem,
                              reversible=self.reversible and self.training,

@@ -1,6 +1,6 @@
-"""RevColV2 (paper 000, "RevColV2: Exploring Disentangled Representations in
-Masked Image Modeling"): isotropic ViT columns, bottom-up columns followed by
-top-down columns, joined by reversible connections."""
+"""RevColV2 ("RevColV2: Exploring Disentangled Representations in Masked
+Image Modeling", arXiv 2309.01005): isotropic ViT columns, bottom-up columns
+followed by top-down columns, joined by reversible connections."""
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -118,7 +118,7 @@ class TransformerBlock(nn.Module):
 
 
 class V2Level(nn.Module):
-    """The level function ``F`` of RevColV2 (paper 000 sec. 2.2).
+    """The level function ``F`` of RevColV2 (arXiv 2309.01005, sec. 2.2).
 
     Both inputs are LayerNorm-ed, the one from the previous column also goes
     through a Linear projection, they are summed and the level's ViT blocks
@@ -162,7 +162,7 @@ class V2Level(nn.Module):
 
 @register_everywhere('MODELS')
 class RevColV2(ColumnBackboneMixin, BaseModule):
-    """RevColV2 backbone (paper 000).
+    """RevColV2 backbone (RevColV2, arXiv 2309.01005).
 
     Patch tokens (16x16 patch embedding + learnable absolute position
     embedding) feed level 0 of every bottom-up (BU) column; BU level ``i``
@@ -179,7 +179,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
     top level (``out_type='avg_featmap'``), in which case only the levels
     that can reach it are built.
 
-    Choices where paper 000 is silent (also see the README):
+    Choices where the paper is silent (also see the README):
 
     - shortcut scales ``gamma`` are per channel, initialised to 0.5 like
       RevCol's ``alpha`` and clamped to ``|gamma| >= 1e-3``;
@@ -187,6 +187,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
       no inter-column branch;
     - stochastic depth grows linearly over the blocks of a column, the same
       schedule in every column (as RevCol V1);
+    - layer-wise lr decay depths follow the data path: the top-down columns
+      continue after the deepest bottom-up block (:meth:`get_layer_depth`);
     - window attention (``window_size > 0``, for detection) keeps global
       attention in the blocks listed by ``global_attn_indexes`` (indices
       inside a level; default the last block of each level, which for 3
@@ -226,7 +228,9 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             :mod:`mmrevcol.models.reversible`). Defaults to 2; ``None``
             keeps only the last column (memory independent of depth).
         frozen_stages (int): -1 freezes nothing, 0 the embeddings, ``k > 0``
-            the embeddings and the first ``k`` columns. Defaults to -1.
+            the embeddings and the first ``k`` columns (and the top-down
+            input ``td_norm``/``td_pos_embed`` once ``k`` reaches into the
+            top-down columns). Defaults to -1.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
         init_cfg (dict, optional): Initialization config, e.g.
             ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
@@ -415,6 +419,75 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                              f"{s['mlp_ratio']}")
         return s
 
+    def _frozen_stage_inputs(self) -> list:
+        # the top-down input (td_norm, td_pos_embed) sits before the first
+        # TD column: frozen with it, trainable while only BU columns are
+        if self.frozen_stages > self.num_bu_columns and hasattr(
+                self, 'td_norm'):
+            return [self.td_norm, self.td_pos_embed]
+        return []
+
+    # ---------------------------------------------------------- layer decay
+    @property
+    def deepest_bu_depth(self) -> int:
+        """``D``: the depth of the last block of the last bottom-up column."""
+        s = self.arch_settings
+        return s['bu_columns'] - 1 + s['bu_depth']
+
+    def blocks_in_level(self, c: int, level: int) -> int:
+        s = self.arch_settings
+        depth = s['bu_depth'] if c < s['bu_columns'] else s['td_depth']
+        return depth // NUM_LEVELS
+
+    def column_base(self, c: int) -> int:
+        nbu = self.arch_settings['bu_columns']
+        return c if c < nbu else self.deepest_bu_depth + (c - nbu)
+
+    def _extra_layer_depth(self, name: str) -> Optional[int]:
+        if name.startswith(('td_norm', 'td_pos_embed')):
+            return self.deepest_bu_depth + 1
+        return None
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Layer depth along the data path (our rule; the RevColV2 paper
+        does not publish the one its decay rates were tuned for).
+
+        - Bottom-up (BU) column ``c`` (0-based), block ``k`` in the column's
+          order (level 0 first): ``c + k + 1`` (the RevCol V1 rule).
+        - ``D = (bu_columns - 1) + bu_depth``, the deepest BU depth.
+        - Top-down (TD) column ``t`` (0-based among TD columns), block ``p``
+          in the TD order (level 3 first): ``D + t + p + 1``.
+        - Embeddings 0; each level's fusion (norms, inter-column projection)
+          and shortcut scale ``gamma`` the depth of the level's first block;
+          ``td_norm``/``td_pos_embed`` ``D + 1``; output norms and everything
+          outside the backbone ``num_layers - 1``, where ``num_layers`` is
+          the deepest depth + 2, counted from the full arch.
+
+        RevColV2-B (3 BU columns of 12 blocks, 3 TD columns of 4, ``D = 14``,
+        ``num_layers = 22``)::
+
+            column      levels (in order)   block depths
+            BU 0        0, 1, 2, 3          1 .. 12
+            BU 1        0, 1, 2, 3          2 .. 13
+            BU 2        0, 1, 2, 3          3 .. 14
+            td_norm, td_pos_embed           15
+            TD 0        3, 2, 1, 0          15 .. 18
+            TD 1        3, 2, 1, 0          16 .. 19
+            TD 2        3, 2, 1, 0          17 .. 20
+            out_norm*, heads                21
+
+        So the lr grows toward the output along both halves: with decay
+        ``r``, TD 2's level 0 (read by dense heads) gets ``r ** 1``.
+
+        Args:
+            param_name (str): The name of the parameter.
+            prefix (str): The prefix of the backbone in ``param_name``.
+
+        Returns:
+            tuple[int, int]: The layer depth and the number of layers.
+        """
+        return super().get_layer_depth(param_name, prefix)
+
     # -------------------------------------------------------------- weights
     def _init_params(self):
         init_trunc_normal_(self, (nn.Linear, ))
@@ -492,6 +565,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         return feat[..., :out_h, :out_w]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if self.training and torch.is_grad_enabled():
+            self.check_weights_loaded()
         image_hw = tuple(x.shape[-2:])
         tokens = self.embed(x)
         states = run_columns(self.stages(), tokens,
