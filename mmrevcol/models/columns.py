@@ -31,11 +31,14 @@ ORDERS = {'up': (0, 1, 2, 3), 'down': (3, 2, 1, 0)}
 NUM_LEVELS = 4
 
 
-def invert_level(y: torch.Tensor, f: torch.Tensor,
-                 gamma: torch.Tensor) -> torch.Tensor:
+def invert_level(y: torch.Tensor, f: torch.Tensor, gamma: torch.Tensor,
+                 project=None) -> torch.Tensor:
     """Rebuild ``x^{l-1}`` from ``x^l = f + gamma * x^{l-1}`` (the one place
-    the inverse is written)."""
-    return (y - f) / gamma
+    the inverse is written). ``project`` restores what is known exactly of
+    ``x^{l-1}`` (a token bridge's zero fill): without it, rounding noise at
+    filled positions would be blown up by the LayerNorm that reads them."""
+    x = (y - f) / gamma
+    return x if project is None else project(x)
 
 
 class RevColumn(nn.Module):
@@ -162,8 +165,8 @@ class RevColumn(nn.Module):
     @torch.no_grad()
     def inverse(self, x: torch.Tensor,
                 states: Sequence[Optional[torch.Tensor]],
-                known_prev: Optional[Sequence[Optional[torch.Tensor]]] = None
-                ) -> List[Optional[torch.Tensor]]:
+                known_prev: Optional[Sequence[Optional[torch.Tensor]]] = None,
+                project=None) -> List[Optional[torch.Tensor]]:
         """Rebuild the previous column's states from this column's states.
 
         Args:
@@ -172,6 +175,7 @@ class RevColumn(nn.Module):
             known_prev (list[Tensor | None], optional): Previous states that
                 cannot be rebuilt because this column does not build their
                 level (they must be given).
+            project (callable, optional): See :func:`invert_level`.
 
         Returns:
             list[Tensor | None]: The previous column's states.
@@ -184,7 +188,7 @@ class RevColumn(nn.Module):
             src = self.same_source(i)
             same = x if src is None else states[src]
             f = self.levels[i](same, prev)
-            prev[i] = invert_level(states[i], f, self.gamma(i))
+            prev[i] = invert_level(states[i], f, self.gamma(i), project)
         return prev
 
 

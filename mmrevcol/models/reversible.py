@@ -54,6 +54,51 @@ from .columns import NUM_LEVELS, RevColumn, invert_level
 States = List[Optional[torch.Tensor]]
 
 
+class TokenBridge(NamedTuple):
+    """The reversible link between stages whose states have different token
+    sets (RevColV2 masked pre-training: the bottom-up columns hold the
+    visible tokens ``(B, n, C)``, the top-down columns all ``(B, N, C)``).
+
+    :meth:`forward` scatters the visible tokens into the full token grid,
+    filling the masked positions with zeros; :meth:`inverse` gathers them
+    back and is its exact inverse (and, both being linear, the gradient of
+    :meth:`forward` is :meth:`inverse` of the output gradient). The first
+    column after the bridge reads the scattered states twice: the shortcut
+    ``gamma_i * x_i`` and its inter-column projection of the neighbouring
+    level, so the masked positions of those two inputs are zero.
+
+    Attributes:
+        ids_keep (Tensor): ``(B, n)`` indices of the visible tokens.
+        num_tokens (int): ``N``, the full token count.
+    """
+    ids_keep: torch.Tensor
+    num_tokens: int
+
+    def _index(self, t: torch.Tensor) -> torch.Tensor:
+        return self.ids_keep.unsqueeze(-1).expand(-1, -1, t.shape[-1])
+
+    def forward(self, states: States) -> States:
+        out: States = []
+        for t in states:
+            if t is None:
+                out.append(None)
+                continue
+            full = t.new_zeros(t.shape[0], self.num_tokens, t.shape[-1])
+            out.append(full.scatter(1, self._index(t), t))
+        return out
+
+    def inverse(self, states: States) -> States:
+        return [None if t is None else torch.gather(t, 1, self._index(t))
+                for t in states]
+
+    def project(self, t: torch.Tensor) -> torch.Tensor:
+        """Set the filled (masked) positions of a full-grid state to their
+        exact value, zero; visible positions are unchanged."""
+        visible = t.new_zeros(t.shape[0], self.num_tokens, 1)
+        visible[:, :, 0].scatter_(1, self.ids_keep, 1.)
+        return t * visible
+
+
 class ColumnStage(NamedTuple):
     """Columns that share one input.
 
@@ -61,9 +106,13 @@ class ColumnStage(NamedTuple):
         columns (list[RevColumn]): The columns, in order.
         input_fn (callable | None): Makes this stage's input from the previous
             stage's final states; ``None`` for the first stage.
+        bridge (TokenBridge | None): Maps the previous stage's final states
+            to what this stage's first column reads as its previous column
+            (``input_fn`` gets them unmapped); None: unchanged.
     """
     columns: Sequence[RevColumn]
     input_fn: Optional[Callable[[States], torch.Tensor]] = None
+    bridge: Optional[TokenBridge] = None
 
 
 def _flatten(stages: Sequence[ColumnStage]):
@@ -85,6 +134,8 @@ def _run_plain(stages: Sequence[ColumnStage], x: torch.Tensor,
     c = 0
     for k, stage in enumerate(stages):
         inp = x if k == 0 else stage.input_fn(states)
+        if k > 0 and stage.bridge is not None:
+            states = stage.bridge.forward(states)
         inputs.append(inp)
         for col in stage.columns:
             hook = None if before_level is None else (
@@ -234,8 +285,10 @@ class _ReversibleColumns(torch.autograd.Function):
             k, col = cols[c]
             if prev is not None and i == col.order[0]:
                 if k != cols[c - 1][0]:  # first column of a later stage
-                    input_grads[k] = _input_needs_grad(stages[k].input_fn,
-                                                       prev)
+                    bridge = stages[k].bridge
+                    input_grads[k] = _input_needs_grad(
+                        stages[k].input_fn,
+                        prev if bridge is None else bridge.inverse(prev))
                 kept = _is_kept(c - 1, len(cols), keep_every)
                 for lv in range(NUM_LEVELS):
                     if prev[lv] is not None and (kept or lv not in col.order):
@@ -280,13 +333,21 @@ class _ReversibleColumns(torch.autograd.Function):
                         break
                     known = [leaving.get((c - 1, lv)) for lv in
                              range(NUM_LEVELS)]
+                    first_in_stage = col is stage.columns[0]
+                    project = (stage.bridge.project if first_in_stage
+                               and stage.bridge is not None else None)
                     y, g, gs = _column_backward(
                         col, s, y, g, known, need_in[k],
-                        c > 0 and need_out[c - 1], rng, c, devices)
+                        c > 0 and need_out[c - 1], rng, c, devices, project)
                     grad_s = _add(grad_s, gs)
                     c -= 1
                 if not need_in[k]:
                     break
+                if k > 0 and stage.bridge is not None:
+                    # back through the bridge (linear: gradients map as the
+                    # states do)
+                    y = stage.bridge.inverse(y)
+                    g = stage.bridge.inverse(g)
                 if k > 0:
                     # y holds the final states of stage k-1 (as rebuilt);
                     # route the stage input's gradient through input_fn.
@@ -305,11 +366,12 @@ class _ReversibleColumns(torch.autograd.Function):
 
 def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
                      known_prev: States, need_s: bool, need_prev: bool, rng,
-                     c: int, devices):
+                     c: int, devices, project=None):
     """Rebuild the previous column's states and back-propagate one column.
 
     ``need_s`` / ``need_prev``: whether the gradients of the column input /
     the previous states are needed (None is returned for them otherwise).
+    ``project``: see :func:`~mmrevcol.models.columns.invert_level`.
     Returns the previous states (detached), their gradients and the gradient
     of the column input ``s``.
     """
@@ -331,8 +393,8 @@ def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
             gamma = col.gamma(i)
             if prev[i] is None:  # not kept: rebuild it
                 with torch.no_grad():
-                    prev[i] = invert_level(y[i], f,
-                                           gamma).requires_grad_(need_prev)
+                    prev[i] = invert_level(
+                        y[i], f, gamma, project).requires_grad_(need_prev)
             out = f + gamma * prev[i]
         if g[i] is not None and out.requires_grad:
             torch.autograd.backward(out, g[i])
@@ -463,9 +525,14 @@ def reconstruction_errors(stages: Sequence[ColumnStage],
             rebuilt = true_prev
             errors.append(0.0)
             continue
-        known = [true_prev[lv] if lv not in col.order else None
+        bridge = stages[k].bridge if k != cols[c - 1][0] else None
+        seen = true_prev if bridge is None else bridge.forward(true_prev)
+        known = [seen[lv] if lv not in col.order else None
                  for lv in range(NUM_LEVELS)]
-        rebuilt = col.inverse(inputs[k], rebuilt, known)
+        rebuilt = col.inverse(inputs[k], rebuilt, known,
+                              None if bridge is None else bridge.project)
+        if bridge is not None:
+            rebuilt = bridge.inverse(rebuilt)
         err, ref = 0.0, 0.0
         for a, b in zip(rebuilt, true_prev):
             if a is not None and b is not None:

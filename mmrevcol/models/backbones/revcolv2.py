@@ -2,6 +2,7 @@
 Image Modeling", arXiv 2309.01005): isotropic ViT columns, bottom-up columns
 followed by top-down columns, joined by reversible connections."""
 import math
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -14,7 +15,8 @@ from mmengine.model.weight_init import trunc_normal_
 from ...registry import register_everywhere
 from ..columns import (NUM_LEVELS, ORDERS, ColumnBackboneMixin, RevColumn,
                        reachable_levels)
-from ..reversible import ColumnStage, check_keep_every, run_columns
+from ..reversible import (ColumnStage, TokenBridge, check_keep_every,
+                          run_columns)
 from .layers import (DropPath, Mlp, init_trunc_normal_, window_partition,
                      window_unpartition)
 
@@ -44,8 +46,8 @@ def resize_pos_embed(pos_embed: torch.Tensor, src_shape: Tuple[int, int],
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention on ``(B, H, W, C)`` maps, global or in
-    non-overlapping windows (inputs padded to window multiples and unpadded
+    """Multi-head self-attention on ``(B, H, W, C)`` maps (or ``(B, N, C)``
+    token sequences, global only), global or in non-overlapping windows (inputs padded to window multiples and unpadded
     afterwards, as ViTDet; unlike ViTDet the padded tokens are masked out of
     the attention).
 
@@ -65,6 +67,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(embed_dims, embed_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:  # (B, N, C) token sequence (masked pre-training)
+            if self.window_size > 0:
+                raise ValueError('window attention needs (B, H, W, C) maps; '
+                                 'token sequences (masked pre-training) use '
+                                 'global attention (window_size=0)')
+            return self.forward(x.unsqueeze(1)).squeeze(1)
         B, H, W, C = x.shape
         mask = None
         if self.window_size > 0:
@@ -212,9 +220,14 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         extra_strides (Sequence[int]): Extra coarser outputs made by resizing
             the top level (e.g. ``(64, )`` for five-level heads).
             Defaults to ().
-        out_type (str): ``'featmap'`` (maps, default) or ``'avg_featmap'``
+        out_type (str): ``'featmap'`` (maps, default), ``'avg_featmap'``
             (pooled top level for classification; ``out_indices`` must then
-            be ``(3, )``).
+            be ``(3, )``) or ``'masked'`` (masked-image-modeling
+            pre-training, see :meth:`forward_masked`: every level is built,
+            no output norms, plus a learnable ``mask_token``).
+        mask_ratio (float): Fraction of patch tokens masked per sample with
+            ``out_type='masked'``, in ``[0, 1)``. Defaults to 0.75 (RevColV2
+            sec. 3.1.1, as MAE).
         drop_path_rate (float): Stochastic depth rate. Defaults to 0.
         window_size (int): Window attention size; 0 (default) is global.
         global_attn_indexes (Sequence[int]): Block indices inside each level
@@ -248,8 +261,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
     arch_keys = ('embed_dims', 'num_heads', 'mlp_ratio', 'bu_columns',
                  'bu_depth', 'td_columns', 'td_depth')
     layer_depth_zero = ('patch_embed', 'pos_embed')
-    no_weight_decay_extra = ('pos_embed', 'td_pos_embed')
-    OUT_TYPES = ('featmap', 'avg_featmap')
+    no_weight_decay_extra = ('pos_embed', 'td_pos_embed', 'mask_token')
+    OUT_TYPES = ('featmap', 'avg_featmap', 'masked')
 
     def __init__(self,
                  arch: Union[str, dict] = 'base',
@@ -260,6 +273,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                  out_strides: Sequence[int] = (4, 8, 16, 32),
                  extra_strides: Sequence[int] = (),
                  out_type: str = 'featmap',
+                 mask_ratio: float = 0.75,
                  drop_path_rate: float = 0.,
                  window_size: int = 0,
                  global_attn_indexes: Sequence[int] = (-1, ),
@@ -287,6 +301,16 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                              f'{out_type!r}')
         self.out_type = out_type
         self.out_indices = self._check_out_indices(out_indices)
+        if (isinstance(mask_ratio, bool)
+                or not isinstance(mask_ratio, (int, float))
+                or not 0 <= mask_ratio < 1):
+            raise ValueError(f'mask_ratio must be a number in [0, 1) (the '
+                             f'fraction of patch tokens masked), got '
+                             f'{mask_ratio!r}')
+        self.mask_ratio = float(mask_ratio)
+        if out_type == 'masked' and not s['td_columns']:
+            raise ValueError("out_type='masked' reconstructs from the last "
+                             'top-down column: arch needs td_columns >= 1')
         if out_type == 'avg_featmap' and self.out_indices != (3, ):
             raise ValueError("out_type='avg_featmap' returns the pooled top "
                              f'level: out_indices must be (3,), got '
@@ -337,7 +361,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                 return None
             return i + 1 if directions[c] == 'up' else i - 1
 
-        want = (3, ) if out_type == 'avg_featmap' else self.out_indices
+        want = {'avg_featmap': (3, ), 'masked': (0, 1, 2, 3)}.get(
+            out_type, self.out_indices)
         stage_inputs = [(s['bu_columns'] - 1, 3)] if s['td_columns'] else []
         built = reachable_levels(
             directions,
@@ -374,8 +399,12 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         if s['td_columns']:
             self.td_norm = nn.LayerNorm(dims, eps=norm_eps)
             self.td_pos_embed = nn.Parameter(torch.zeros(1, num_pos, dims))
-        for i in self.out_indices:
-            self.add_module(f'out_norm{i}', nn.LayerNorm(dims, eps=norm_eps))
+        if out_type == 'masked':
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, dims))
+        else:
+            for i in self.out_indices:
+                self.add_module(f'out_norm{i}',
+                                nn.LayerNorm(dims, eps=norm_eps))
 
         self._init_params()
         self._register_load_state_dict_pre_hook(self._resize_pos_on_load)
@@ -444,7 +473,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         return c if c < nbu else self.deepest_bu_depth + (c - nbu)
 
     def _extra_layer_depth(self, name: str) -> Optional[int]:
-        if name.startswith(('td_norm', 'td_pos_embed')):
+        if name.startswith(('td_norm', 'td_pos_embed', 'mask_token')):
             return self.deepest_bu_depth + 1
         return None
 
@@ -496,6 +525,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         trunc_normal_(self.pos_embed, std=.02)
         if hasattr(self, 'td_pos_embed'):
             trunc_normal_(self.td_pos_embed, std=.02)
+        if hasattr(self, 'mask_token'):
+            nn.init.normal_(self.mask_token, std=.02)  # as MAE
 
     def _resize_pos_on_load(self, state_dict, prefix, *args, **kwargs):
         for name in ('pos_embed', 'td_pos_embed'):
@@ -525,12 +556,21 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         pos = resize_pos_embed(self.td_pos_embed, self.pos_grid, (h, w))
         return top + pos.reshape(1, h, w, -1)
 
-    def stages(self) -> List[ColumnStage]:
-        """The column stages run by the reversible engine."""
+    def stages(self, bridge: Optional[TokenBridge] = None,
+               grid: Optional[Tuple[int, int]] = None) -> List[ColumnStage]:
+        """The column stages run by the reversible engine; with ``bridge``
+        (and the token ``grid``), those of masked pre-training."""
         nbu = self.num_bu_columns
         stages = [ColumnStage(self.columns[:nbu])]
         if len(self.columns) > nbu:
-            stages.append(ColumnStage(self.columns[nbu:], self._td_input))
+            if bridge is None:
+                stages.append(ColumnStage(self.columns[nbu:],
+                                          self._td_input))
+            else:
+                stages.append(ColumnStage(
+                    self.columns[nbu:],
+                    partial(self._td_input_masked, bridge=bridge, grid=grid),
+                    bridge))
         return stages
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -564,9 +604,88 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         out_w = math.ceil(image_hw[1] / stride)
         return feat[..., :out_h, :out_w]
 
+    def _td_input_masked(self, states, bridge: TokenBridge,
+                         grid: Tuple[int, int]):
+        """TD input of masked pre-training: the normalised top level of the
+        visible tokens, ``mask_token`` at the masked positions, in image
+        order, plus the TD position embedding: ``(B, N, C)``."""
+        top = self.td_norm(states[3])
+        b, _, c = top.shape
+        full = self.mask_token.to(top.dtype).expand(b, bridge.num_tokens, c)
+        full = full.scatter(1, bridge.ids_keep.unsqueeze(-1).expand_as(top),
+                            top)
+        return full + resize_pos_embed(self.td_pos_embed, self.pos_grid, grid)
+
+    def random_masking(self, batch: int, num_tokens: int,
+                       device: torch.device
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample random masking (as MAE), from the global torch
+        generator so that seeded runs repeat.
+
+        Returns:
+            tuple: ``ids_keep`` ``(B, n)`` (the visible tokens, ``n = int(N *
+            (1 - mask_ratio))``) and ``mask`` ``(B, N)`` (1 = masked) in image
+            order.
+        """
+        num_keep = int(num_tokens * (1 - self.mask_ratio))
+        if num_keep < 1:
+            raise ValueError(f'mask_ratio {self.mask_ratio} leaves no visible '
+                             f'token of {num_tokens}')
+        noise = torch.rand(batch, num_tokens, device=device)
+        ids_keep = torch.argsort(noise, dim=1)[:, :num_keep]
+        mask = torch.ones(batch, num_tokens, device=device)
+        mask.scatter_(1, ids_keep, 0.)
+        return ids_keep, mask
+
+    def forward_masked(self, x: torch.Tensor
+                       ) -> Tuple[Tuple[torch.Tensor, ...], torch.Tensor]:
+        """Masked-image-modeling forward (RevColV2 sec. 2.2-2.3, 3.1.1).
+
+        Position embeddings are added, then ``mask_ratio`` of the patch
+        tokens are removed per sample (:meth:`random_masking`). The
+        bottom-up columns run on the visible tokens only, as ``(B, n, C)``
+        sequences with global attention. The top-down columns run on all
+        ``N`` tokens: their input is :meth:`_td_input_masked`, and the
+        reversible link from the last bottom-up column is a
+        :class:`~mmrevcol.models.reversible.TokenBridge` (visible states
+        scattered into the full grid with zeros at the masked positions),
+        which the plain forward, the reversible backward and
+        ``reconstruction_errors`` all use.
+
+        Args:
+            x (Tensor): Images ``(B, C, H, W)``, ``H`` and ``W`` multiples of
+                ``patch_size``.
+
+        Returns:
+            tuple: The four levels of the last top-down column, each
+            ``(B, N, C)`` in image (row-major token) order, and the mask
+            ``(B, N)``, 1 where the token was masked. The pixel loss reads
+            level 0; level 3 is the place for a semantic target.
+        """
+        p = self.patch_size
+        if x.dim() != 4 or x.shape[-2] % p or x.shape[-1] % p:
+            raise ValueError(f'masked pre-training needs (B, {self.in_channels}'
+                             f', H, W) images with H and W multiples of '
+                             f'patch_size {p} (no padded tokens), got shape '
+                             f'{tuple(x.shape)}')
+        tokens = self.embed(x)
+        b, h, w, c = tokens.shape
+        ids_keep, mask = self.random_masking(b, h * w, x.device)
+        bridge = TokenBridge(ids_keep, h * w)
+        visible = torch.gather(tokens.reshape(b, h * w, c), 1,
+                               ids_keep.unsqueeze(-1).expand(-1, -1, c))
+        states = run_columns(self.stages(bridge, (h, w)), visible,
+                             reversible=self.reversible and self.training,
+                             keep_every=self.keep_states_every)
+        return tuple(states), mask
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Dense levels (``'featmap'``), the pooled top level
+        (``'avg_featmap'``) or :meth:`forward_masked` (``'masked'``)."""
         if self.training and torch.is_grad_enabled():
             self.check_weights_loaded()
+        if self.out_type == 'masked':
+            return self.forward_masked(x)
         image_hw = tuple(x.shape[-2:])
         tokens = self.embed(x)
         states = run_columns(self.stages(), tokens,
