@@ -242,7 +242,8 @@ def build_test_config(config: ConfigLike,
                       out: Optional[str] = None,
                       show_dir: Optional[str] = None,
                       cfg_options: Optional[Dict[str, Any]] = None,
-                      launcher: str = 'none') -> Config:
+                      launcher: str = 'none',
+                      tta: bool = False) -> Config:
     """Return the config :func:`test` runs, with the options applied.
 
     Args:
@@ -259,6 +260,12 @@ def build_test_config(config: ConfigLike,
         cfg_options (dict, optional): ``{'dotted.key': value}`` merged into
             the config before everything else. Defaults to None.
         launcher (str): One of :data:`LAUNCHERS`. Defaults to ``'none'``.
+        tta (bool): Test-time augmentation, the stock OpenMMLab switch (the
+            multi-scale + flip "ms" results of the papers with the mmseg
+            bases): the test dataset runs ``cfg.tta_pipeline`` and the model
+            becomes ``cfg.tta_model`` wrapping ``cfg.model`` (mmseg's
+            ``SegTTAModel`` from its ``default_runtime``). Both must be in
+            the config. Defaults to False.
 
     Returns:
         Config: the edited copy.
@@ -282,6 +289,42 @@ def build_test_config(config: ConfigLike,
     cfg.load_from = checkpoint
     if show_dir is not None:
         enable_visualization(cfg, show_dir)
+    if tta:
+        enable_tta(cfg)
+    return cfg
+
+
+def enable_tta(cfg: Config) -> Config:
+    """Switch a test config to test-time augmentation, in place.
+
+    What the OpenMMLab ``tools/test.py --tta`` do: the innermost test dataset
+    (below any dataset wrappers) gets ``cfg.tta_pipeline``, and
+    ``cfg.model`` becomes ``cfg.tta_model`` with the original model as its
+    ``module``.
+
+    Args:
+        cfg (Config): Config with ``tta_model`` and ``tta_pipeline``.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    missing = [
+        key for key in ('tta_model', 'tta_pipeline')
+        if cfg.get(key, None) is None
+    ]
+    if missing:
+        raise ValueError(
+            f'tta needs {" and ".join(missing)} in the config, but '
+            f'{cfg.filename or "the config"} has none (the mmseg bases define '
+            f'them: tta_model in mmseg::_base_/default_runtime.py, '
+            f'tta_pipeline in the mmseg::_base_/datasets/ configs)')
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:  # wrappers such as RepeatDataset
+        dataset = dataset['dataset']
+    dataset.pipeline = copy.deepcopy(cfg.tta_pipeline)
+    tta_model = copy.deepcopy(cfg.tta_model)
+    tta_model.module = cfg.model
+    cfg.model = tta_model
     return cfg
 
 
@@ -352,10 +395,9 @@ def build_runner(cfg: Config):
     ``experiment_name`` gets a ``_run<N>`` suffix (on a copy of ``cfg``) so
     that runners built within one second do not share mmengine's named
     instances (default scope, logger, message hub, visualizer). Also
-    allow-lists the types of mmengine checkpoints
-    for ``torch.load(weights_only=True)`` (see
-    :mod:`mmrevcol.engine.checkpoint_compat`), which resuming and
-    ``load_from`` need on torch >= 2.6.
+    calls :func:`mmrevcol.engine.enable_safe_checkpoint_loading`: mmengine
+    reads local checkpoints (``resume``, ``load_from``) weights-only, with
+    the types of mmengine checkpoints allowed, on every torch version.
 
     Args:
         cfg (Config): A complete config (e.g. from :func:`build_train_config`).
@@ -367,8 +409,8 @@ def build_runner(cfg: Config):
     from mmengine.runner import Runner
 
     from mmrevcol.engine.checkpoint_compat import \
-        allow_mmengine_checkpoint_types
-    allow_mmengine_checkpoint_types()
+        enable_safe_checkpoint_loading
+    enable_safe_checkpoint_loading()
     global _RUNNERS_BUILT
     _RUNNERS_BUILT += 1
     if _RUNNERS_BUILT > 1:
@@ -385,6 +427,11 @@ def build_runner(cfg: Config):
                 osp.splitext(osp.basename(cfg.filename))[0]
                 if cfg.filename else 'run')
         cfg.experiment_name = f'{base}_run{_RUNNERS_BUILT}'
+        if isinstance(cfg.get('visualizer'), dict):
+            # the stock configs name their visualizer 'visualizer', and
+            # mmengine returns an existing instance of that name (with the
+            # first run's save_dir): give this run's its own name
+            cfg.visualizer['name'] = cfg.experiment_name
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)

@@ -12,9 +12,13 @@ from typing import Dict, Optional
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_CONFIG = osp.join(ROOT, 'configs', 'toy',
-                          'upernet_revcolv2_toy_ade20k.py')
+from .resources import resource_path, resource_root
+
+#: The checkout, or ``mmrevcol/.mim`` of a wheel install (see
+#: :mod:`mmrevcol.resources`).
+ROOT = resource_root()
+DEFAULT_CONFIG = resource_path('configs', 'toy',
+                               'upernet_revcolv2_toy_ade20k.py')
 
 
 def colorize(label: np.ndarray, palette, ignore_index: int = 255):

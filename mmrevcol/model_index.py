@@ -67,9 +67,13 @@ import torch.nn as nn
 import yaml
 
 from .apis import load_config
+from .resources import resource_root
+from .utils.compat import default_device
 
-#: The repository root (this file is ``<root>/mmrevcol/model_index.py``).
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The repository root, or ``mmrevcol/.mim`` of a wheel install (which has
+#: ``model-index.yml`` and ``configs/`` but no README); see
+#: :mod:`mmrevcol.resources`.
+ROOT = resource_root()
 
 #: The model index file, relative to the root.
 MODEL_INDEX = 'model-index.yml'
@@ -278,7 +282,7 @@ def build_model(cfg, device: str = 'cpu') -> nn.Module:
         # what mmengine's Runner does with a top-level data_preprocessor
         model_cfg['data_preprocessor'] = copy.deepcopy(cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        with torch.device(device):
+        with default_device(device):
             model = MODELS.build(model_cfg)
     return model.eval()
 

@@ -5,6 +5,11 @@ A real :class:`mmengine.runner.Runner` trains a tiny model for 2 iterations
 ``save_best``), so its checkpoint holds everything mmengine writes: a message
 hub with ``HistoryBuffer`` objects, numpy arrays and scalars, optimizer and
 scheduler states. A second Runner resumes from it.
+
+These tests use torch's own allow-list (``add_safe_globals`` with
+``(object, 'module.name')`` pairs, torch >= 2.6) and are skipped on older
+torch; tests/test_safe_loading.py checks the explicit
+``enable_safe_checkpoint_loading`` call on every torch version.
 """
 import copy
 import io
@@ -27,6 +32,17 @@ from torch.utils.data import Dataset
 from mmrevcol.engine import allow_mmengine_checkpoint_types
 from mmrevcol.engine.checkpoint_compat import (
     mmengine_checkpoint_safe_globals, restricted_getattr)
+from mmrevcol.utils import compat
+
+#: torch's allow-list takes the pairs and ``torch.load`` is weights-only by
+#: default (torch >= 2.6).
+needs_torch_allow_list = pytest.mark.skipif(
+    not compat.NAMED_SAFE_GLOBALS,
+    reason=f'torch {torch.__version__} has no allow-list for (object, name) '
+    f'pairs; see test_safe_loading.py')
+#: pickles name ``numpy._core`` (numpy >= 2).
+needs_numpy2 = pytest.mark.skipif(
+    not hasattr(np, '_core'), reason='numpy < 2 pickles numpy.core')
 
 
 class _ToyRegressor(BaseModel):
@@ -162,6 +178,7 @@ def _unpickling_fails(path_or_buffer):
     return str(info.value)
 
 
+@needs_torch_allow_list
 def test_default_torch_rejects_runner_checkpoint(trained, clean_safe_globals):
     # The problem this module solves: torch>=2.6 weights_only=True default.
     _, ckpt = trained
@@ -171,6 +188,7 @@ def test_default_torch_rejects_runner_checkpoint(trained, clean_safe_globals):
         torch.load(ckpt)  # the default mmengine relies on
 
 
+@needs_torch_allow_list
 def test_allow_list_loads_every_checkpoint(trained, clean_safe_globals):
     work_dir, _ = trained
     allow_mmengine_checkpoint_types()
@@ -191,6 +209,7 @@ def test_allow_list_loads_every_checkpoint(trained, clean_safe_globals):
         OneCycleParamScheduler._annealing_cos
 
 
+@needs_torch_allow_list
 def test_resume_continues_training(trained, tmp_path, clean_safe_globals):
     work_dir, ckpt_path = trained
     allow_mmengine_checkpoint_types()
@@ -239,6 +258,8 @@ def test_resume_continues_training(trained, tmp_path, clean_safe_globals):
         'best_score']
 
 
+@needs_torch_allow_list
+@needs_numpy2
 def test_each_entry_is_needed(trained, clean_safe_globals):
     _, ckpt = trained
     needed = [
@@ -264,6 +285,7 @@ def test_each_entry_is_needed(trained, clean_safe_globals):
         torch.load(ckpt, weights_only=True)
 
 
+@needs_torch_allow_list
 def test_idempotent(clean_safe_globals):
     first = allow_mmengine_checkpoint_types()
     registered = torch.serialization.get_safe_globals()
@@ -277,6 +299,8 @@ def test_idempotent(clean_safe_globals):
     assert type(np.dtype('U3')) not in first
 
 
+@needs_torch_allow_list
+@needs_numpy2
 def test_numpy1_module_paths(clean_safe_globals):
     """Pickles written with numpy 1.x name ``numpy.core.multiarray``."""
     obj = dict(array=np.arange(4, dtype=np.float64), scalar=np.float32(2.5))
@@ -328,6 +352,7 @@ def _saved(obj):
     return buffer
 
 
+@needs_torch_allow_list
 def test_other_pickles_still_rejected(tmp_path, clean_safe_globals):
     allow_mmengine_checkpoint_types()
     # an arbitrary class

@@ -164,12 +164,16 @@ def test_predict_returns_class_scores():
 def test_toy_config_trains_through_train_tool(tmp_path):
     n = len(IMAGENET_CLASSES)
     data = make_toy_data('imagenet', str(tmp_path / 'toy_imagenet'),
-                         num_train=2 * n, num_val=n, img_size=48)
+                         num_train=4 * n, num_val=8 * n, img_size=48)
     work = tmp_path / 'work'
+    # 10 epochs of 4 iterations, a 1-epoch warm-up and an EMA that can
+    # follow 40 iterations (momentum 0.3; the config's 1e-2 is for its 30
+    # epochs of 400 images), a fixed seed
     opts = data_root_options(data) + [
-        'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1',
-        'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1',
-        'default_hooks.logger.interval=1'
+        'train_dataloader.batch_size=4', 'train_cfg.max_epochs=10',
+        'train_cfg.val_interval=10', 'default_hooks.checkpoint.interval=10',
+        'default_hooks.logger.interval=1', 'param_scheduler.0.end=1',
+        'custom_hooks.0.momentum=0.3', 'randomness.seed=0'
     ]
     proc = run_tool('train.py', CFG_TOY, '--work-dir', str(work),
                     '--cfg-options', *opts, cwd=tmp_path)
@@ -177,8 +181,13 @@ def test_toy_config_trains_through_train_tool(tmp_path):
     assert proc.returncode == 0, out[-4000:]
     match = re.search(r'accuracy/top1: ([0-9.]+)', out)
     assert match is not None, out[-3000:]
-    assert 0 <= float(match.group(1)) <= 100
-    assert (work / 'epoch_1.pth').is_file()
+    # The classifier must have learned: chance is 25% (4 balanced classes).
+    # Measured (torch 2.13, CPU): 59.4% top-1 on the 32 validation images
+    # with seed 0; 59.4% and 37.5% with seeds 1 and 2 (the spread a
+    # different platform may also cause). The former 2-iteration run of this
+    # test reached 0%.
+    assert float(match.group(1)) >= 34, out[-3000:]
+    assert (work / 'epoch_10.pth').is_file()
 
 
 # ------------------------------------- the IN-22K fine-tuning chain configs

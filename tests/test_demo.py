@@ -18,14 +18,21 @@ def test_demo_trains_evaluates_and_draws(tmp_path):
     make_toy_data('ade20k', str(data), num_train=8, num_val=3,
                   img_size=(64, 64), seed=1)
     metrics = run_demo(str(tmp_path / 'work'), str(data), DEFAULT_CONFIG,
-                       max_iters=2, num_vis=2)
+                       max_iters=20, num_vis=2)
     assert set(metrics) >= {'mIoU', 'aAcc', 'mAcc'}
-    assert 0 <= metrics['mIoU'] <= 100
+    # The model must have learned. Measured on this set (torch 2.13, CPU):
+    # 20 iterations reach mIoU 36.0 / aAcc 81.9 with the demo's seed 0, and
+    # 28.6-36.7 / 75.4-82.2 with seeds 1-3 (the spread a different platform
+    # may also cause); 2 iterations reach mIoU 2.2 / aAcc 7.6, and predicting
+    # the most frequent class everywhere gives mIoU 3.6 / aAcc 32.3. The
+    # full demo (500 iterations, default set) reaches 92.6 mIoU.
+    assert metrics['mIoU'] >= 20, metrics
+    assert metrics['aAcc'] >= 60, metrics
     png = tmp_path / 'work' / 'demo_predictions.png'
     grid = np.asarray(Image.open(png))
     # two rows of (input | ground truth | prediction), 64 px + 8 px padding
     assert grid.shape == (2 * 72, 3 * 72, 3)
-    assert (tmp_path / 'work' / 'iter_2.pth').exists()
+    assert (tmp_path / 'work' / 'iter_20.pth').exists()
 
 
 def test_colorize_uses_palette_and_blacks_out_ignored():

@@ -1,7 +1,8 @@
 """Evaluate a checkpoint with an mmdet, mmseg, mmpretrain or mmengine config.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
-        [--show-dir DIR] [--cfg-options KEY=VALUE ...] [--launcher ...]
+        [--show-dir DIR] [--tta] [--cfg-options KEY=VALUE ...]
+        [--launcher ...]
 
 A thin wrapper over :func:`mmrevcol.apis.test`; the metrics are printed as
 one JSON line starting with ``metrics: ``.
@@ -40,6 +41,11 @@ def parse_args(argv=None):
         help='draw the predictions into this directory (needs the '
         'visualization hook of mmdet, mmseg or mmpretrain in the config)')
     parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation: the config\'s tta_pipeline and '
+        'tta_model (multi-scale + flip with the mmseg bases)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -58,7 +64,8 @@ def main(argv=None):
             out=args.out,
             show_dir=args.show_dir,
             cfg_options=args.cfg_options,
-            launcher=args.launcher)
+            launcher=args.launcher,
+            tta=args.tta)
     except (FileNotFoundError, ValueError, TypeError) as err:
         parser.error(str(err))
     metrics = apis.run_test(cfg, out=args.out)

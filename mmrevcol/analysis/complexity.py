@@ -213,8 +213,8 @@ def load_model(config: ConfigLike,
         from mmengine.runner import load_checkpoint
 
         from mmrevcol.engine.checkpoint_compat import \
-            allow_mmengine_checkpoint_types
-        allow_mmengine_checkpoint_types()
+            enable_safe_checkpoint_loading
+        enable_safe_checkpoint_loading()
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.to(device)
     model.eval()

@@ -50,6 +50,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from ..utils.compat import (meta_device, pickle_global_name,
+                            weights_only_globals)
+
 #: Top-level keys that may hold the state dict, in the order they are tried.
 STATE_DICT_KEYS = ('state_dict', 'model', 'state_dict_ema')
 
@@ -133,36 +136,17 @@ class _Placeholder:
         return f'<not loaded: {self.origin}>'
 
 
-def _allowed_globals() -> Dict[str, Any]:
-    """torch's weights-only allow-list (``module.name -> object``)."""
-    try:
-        from torch._weights_only_unpickler import _get_allowed_globals
-        return dict(_get_allowed_globals())
-    except (ImportError, AttributeError):  # pragma: no cover - other torch
-        allowed = {'collections.OrderedDict': OrderedDict,
-                   'torch._utils._rebuild_tensor_v2':
-                   torch._utils._rebuild_tensor_v2,
-                   'torch._utils._rebuild_parameter':
-                   torch._utils._rebuild_parameter,
-                   'torch.Size': torch.Size,
-                   'torch.nn.parameter.Parameter': torch.nn.Parameter}
-        for name in dir(torch):
-            if isinstance(getattr(torch, name), torch.dtype):
-                allowed[f'torch.{name}'] = getattr(torch, name)
-        return allowed
-
-
 def _restricted_pickle_module(replaced: List[str]) -> types.ModuleType:
     """A ``pickle_module`` for :func:`torch.load` whose unpickler resolves
     only torch's allow-list; other globals become :class:`_Placeholder`
     subclasses, whose names are appended to ``replaced``."""
-    allowed = _allowed_globals()
+    allowed = weights_only_globals()
     placeholders: Dict[str, type] = {}
 
     class RestrictedUnpickler(pickle.Unpickler):
 
         def find_class(self, module, name):
-            full = f'{module}.{name}'
+            full = pickle_global_name(module, name)
             if full in allowed:
                 return allowed[full]
             if full not in placeholders:
@@ -621,7 +605,7 @@ def convert_state_dict(state_dict: Dict[str, Any],
     # shapes.
     norms = sorted({int(m[1]) for m in map(_RE_OUT_NORM.match, mapped)
                     if m})
-    with torch.device('meta'):
+    with meta_device():
         target = RevCol(dict(settings), kernel_size=k,
                         out_norms=bool(norms), out_indices=norms or
                         (0, 1, 2, 3)).state_dict()
@@ -679,6 +663,38 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
+def check_destination(src: str, dst: str, force: bool) -> None:
+    """Refuse to write ``dst`` over the input ``src``, over an existing file
+    (unless ``force``) or onto a directory."""
+    if _same_file(src, dst):
+        raise ConversionError(f'DST {dst!r} is the source checkpoint; '
+                              f'refusing to overwrite it')
+    if osp.exists(dst) and not force:
+        raise ConversionError(f'DST {dst!r} already exists; pass --force to '
+                              f'replace it')
+    if osp.isdir(dst):
+        raise ConversionError(f'DST {dst!r} is a directory')
+
+
+def save_atomic(payload: Any, dst: str) -> None:
+    """``torch.save`` to a temporary file next to ``dst``, then rename it
+    onto ``dst``: an interrupted write never leaves a partial ``dst``."""
+    folder = osp.dirname(osp.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst)}.',
+                               suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def convert_checkpoint(src: str,
                        dst: str,
                        arch: Union[str, Dict, None] = None,
@@ -716,14 +732,7 @@ def convert_checkpoint(src: str,
     """
     from .. import __version__
     _check_options(kernel_size, std, seed)
-    if _same_file(src, dst):
-        raise ConversionError(f'DST {dst!r} is the source checkpoint; '
-                              f'refusing to overwrite it')
-    if osp.exists(dst) and not force:
-        raise ConversionError(f'DST {dst!r} already exists; pass --force to '
-                              f'replace it')
-    if osp.isdir(dst):
-        raise ConversionError(f'DST {dst!r} is a directory')
+    check_destination(src, dst, force)
     checkpoint, placeholders = read_checkpoint(src)
     state_dict, key, ignored = find_state_dict(checkpoint, checkpoint_key)
     out, report = convert_state_dict(state_dict, arch, kernel_size, std,
@@ -752,19 +761,6 @@ def convert_checkpoint(src: str,
         meta=meta,
         state_dict=OrderedDict((prefix + k, v.contiguous())
                                for k, v in out.items()))
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst)}.',
-                               suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    save_atomic(payload, dst)
     report.destination = dst
     return report

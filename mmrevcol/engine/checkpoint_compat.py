@@ -17,24 +17,35 @@ besides tensors, a Runner checkpoint holds
   ``getattr(OneCycleParamScheduler, '_annealing_cos' | '_annealing_linear')``.
 
 :func:`allow_mmengine_checkpoint_types` adds exactly these to torch's
-allow-list with :func:`torch.serialization.add_safe_globals`. It never turns
-``weights_only`` off and does not wrap ``torch.load``. The pickled
-``builtins.getattr`` is *not* allow-listed: it would let a checkpoint reach
-any attribute of any object it can build (for example a function's
+allow-list with :func:`torch.serialization.add_safe_globals` (torch >= 2.6).
+It never turns ``weights_only`` off and does not wrap ``torch.load``. The
+pickled ``builtins.getattr`` is *not* allow-listed: it would let a checkpoint
+reach any attribute of any object it can build (for example a function's
 ``__globals__``). It is mapped instead to :func:`restricted_getattr`, which
 resolves only the attribute names listed above on the two mmengine classes
 and raises :class:`pickle.UnpicklingError` for anything else.
 
 Both numpy module paths are registered: ``numpy.core.multiarray`` (pickles
 written with numpy 1.x) and ``numpy._core.multiarray`` (numpy 2.x).
+
+Importing mmrevcol changes none of this. :func:`enable_safe_checkpoint_loading`
+is the explicit call (the tools make it; a user's script can): it
+allow-lists these types where torch has a named allow-list (torch >= 2.6) and
+makes mmengine's loader of local checkpoint files
+(:class:`mmengine.runner.CheckpointLoader`, prefix ``''``: ``load_from``,
+``resume``, ``init_cfg=dict(type='Pretrained')``, ``load_checkpoint``) read
+weights-only with the same allow-list on every torch version: on torch < 2.6,
+where mmengine's ``torch.load`` unpickles anything, through
+:func:`mmrevcol.utils.compat.load_weights_only`'s restricted unpickler.
 """
+import os.path as osp
 import pickle
-from typing import Any, Callable, Dict, FrozenSet, List, Tuple, Union
+from typing import Any, Dict, FrozenSet, List
 
 import numpy as np
-import torch
 
-SafeGlobal = Union[Callable, Tuple[Callable, str]]
+from ..utils import compat
+from ..utils.compat import SafeGlobal
 
 #: numpy dtype characters of the numeric and boolean dtypes whose dtype
 #: classes may be rebuilt (bool, signed/unsigned ints, floats, complex).
@@ -137,12 +148,71 @@ def allow_mmengine_checkpoint_types() -> List[SafeGlobal]:
     """Allow-list the types in mmengine checkpoints for weights-only loading.
 
     Calls :func:`torch.serialization.add_safe_globals` with
-    :func:`mmengine_checkpoint_safe_globals`. Idempotent: calling it again
-    registers nothing new (torch keeps a set) and returns the same list.
+    :func:`mmengine_checkpoint_safe_globals` where torch takes them
+    (torch >= 2.6, see :func:`mmrevcol.utils.compat.add_safe_globals`;
+    older torch registers nothing: there, :func:`load_mmengine_checkpoint`
+    applies the list). Idempotent: calling it again registers nothing new
+    (torch keeps a set) and returns the same list.
 
     Returns:
-        list: the entries that are now allow-listed.
+        list: the entries that are allow-listed for mmengine checkpoints.
     """
     entries = mmengine_checkpoint_safe_globals()
-    torch.serialization.add_safe_globals(entries)
+    compat.add_safe_globals(entries)
     return entries
+
+
+def load_mmengine_checkpoint(filename: str, map_location: Any = None) -> Any:
+    """Read a local checkpoint file weights-only, mmengine's types allowed.
+
+    Args:
+        filename (str): The file (``~`` is expanded).
+        map_location: As for :func:`torch.load`. Defaults to None.
+
+    Returns:
+        The loaded checkpoint.
+
+    Raises:
+        FileNotFoundError: no such file.
+        pickle.UnpicklingError: the file needs another global (a class or a
+            function outside the allow-list); nothing from it was called.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return compat.load_weights_only(
+        filename, map_location=map_location,
+        safe_globals=mmengine_checkpoint_safe_globals())
+
+
+def load_from_local_weights_only(filename: str, map_location: Any = None):
+    """mmengine checkpoint loader for local paths (prefix ``''``), installed
+    by :func:`enable_safe_checkpoint_loading`; see
+    :func:`load_mmengine_checkpoint`. (mmengine logs the loader's name after
+    ``load_from_``: "Loads checkpoint by local_weights_only backend".)"""
+    return load_mmengine_checkpoint(filename, map_location)
+
+
+def enable_safe_checkpoint_loading() -> None:
+    """Make mmengine read local checkpoint files weights-only, on every
+    torch version.
+
+    * allow-lists the types mmengine's own checkpoints hold
+      (:func:`allow_mmengine_checkpoint_types`), so that a direct
+      ``torch.load(path, weights_only=True)`` reads them on torch >= 2.6;
+    * registers :func:`load_from_local_weights_only` as mmengine's loader
+      for local paths (``CheckpointLoader.register_scheme(prefixes='',
+      force=True)``), used by ``load_from``, ``resume``, ``Pretrained``
+      init configs and :func:`mmengine.runner.load_checkpoint`. On torch <
+      2.6, whose ``torch.load`` unpickles anything by default, this is what
+      makes loading refuse a checkpoint that would run code.
+
+    Other schemes (``http://``, ``s3://`` ...) keep mmengine's loaders.
+    ``tools/train.py``, ``tools/test.py`` (through
+    :func:`mmrevcol.apis.build_runner`) and the analysis tools call it;
+    importing mmrevcol does not. Idempotent.
+    """
+    from mmengine.runner import CheckpointLoader
+    allow_mmengine_checkpoint_types()
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local_weights_only, force=True)

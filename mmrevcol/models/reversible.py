@@ -49,6 +49,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from ..utils import compat
 from .columns import NUM_LEVELS, RevColumn, invert_level
 
 States = List[Optional[torch.Tensor]]
@@ -161,7 +162,7 @@ def _get_rng(devices):
 def _rng_restored(state, devices):
     """Run with the recorded RNG state, leaving the global generators as they
     were (no reseeding), like ``torch.utils.checkpoint``."""
-    with torch.random.fork_rng(devices=devices, device_type='cuda'):
+    with compat.fork_rng(devices, device_type='cuda'):
         torch.set_rng_state(state[0])
         for d, s in zip(devices, state[1]):
             torch.cuda.set_rng_state(s, d)
@@ -173,8 +174,7 @@ def _amp_device_types():
 
 
 def _capture_autocast():
-    return [(dt, torch.is_autocast_enabled(dt), torch.get_autocast_dtype(dt))
-            for dt in _amp_device_types()]
+    return [(dt, *compat.autocast_state(dt)) for dt in _amp_device_types()]
 
 
 @contextlib.contextmanager

@@ -18,6 +18,13 @@ frozen columns.
     python tools/analysis_tools/benchmark_memory.py --amp bf16   # autocast
     python tools/analysis_tools/benchmark_memory.py --models v2-b \
         --columns 6 --img-size 224 --frozen-stages 3  # every BU column
+    python tools/analysis_tools/benchmark_memory.py --pretrain v2-b \
+        --img-size 224 --batch-size 2   # masked pre-training step (75%)
+
+``--pretrain MODEL`` measures instead the masked-image-modeling step of the
+real arch (``out_type='masked'``): saved bytes, the process's peak resident
+memory growth during the step (and ``torch.cuda.max_memory_allocated`` on a
+GPU), plain vs reversible, side by side.
 """
 import argparse
 import math
@@ -32,7 +39,9 @@ except ImportError:  # running from a checkout without installation
 
 import torch  # noqa: E402
 
-from mmrevcol.analysis import benchmark_memory, format_memory_table  # noqa
+from mmrevcol.analysis import (benchmark_memory, benchmark_pretrain,  # noqa
+                               format_memory_table, format_pretrain_table,
+                               summarize_memory)
 from mmrevcol.models import RevColV2  # noqa
 
 
@@ -86,7 +95,13 @@ def parse_args(argv=None):
     p.add_argument('--amp', choices=['fp16', 'bf16'],
                    help='run every mode under this autocast dtype')
     p.add_argument('--plot', help='write a PNG plot here')
+    p.add_argument('--pretrain', choices=['v2-b', 'v2-l'],
+                   help='measure the masked pre-training step of this arch '
+                   'instead (--img-size, --batch-size, --mask-ratio)')
+    p.add_argument('--mask-ratio', type=float, default=0.75)
     args = p.parse_args(argv)
+    if args.pretrain and args.batch_size < 1:
+        p.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if any(c < 1 for c in args.columns):
         p.error(f'--columns must be >= 1, got {args.columns}')
     if any(k < 1 for k in args.keep_states_every):
@@ -95,29 +110,6 @@ def parse_args(argv=None):
     if args.frozen_stages is not None and args.frozen_stages < 0:
         p.error(f'--frozen-stages must be >= 0, got {args.frozen_stages}')
     return args
-
-
-def summarize(results):
-    lines = []
-    for name in dict.fromkeys(r.model for r in results):
-        rs = [r for r in results if r.model == name]
-        last = rs[-1]
-        plain = last.modes['plain']
-        for mode in last.modes:
-            if mode == 'plain':
-                continue
-            flat = [r.modes[mode].saved for r in rs if 3 <= r.columns <= 8]
-            if len(flat) > 1:
-                spread = (max(flat) - min(flat)) / min(flat)
-                lines.append(f'{name} {mode}: saved bytes vary by '
-                             f'{spread * 100:.1f}% over 3..8 columns')
-            m = last.modes[mode]
-            lines.append(
-                f'{name} {mode} @ {last.columns} columns: '
-                f'{plain.saved / max(m.saved, 1):.2f}x less saved memory, '
-                f'{m.time / plain.time:.2f}x step time, gradient error '
-                f'{m.grad_error:.1e}')
-    return '\n'.join(lines)
 
 
 def plot(results, path):
@@ -144,6 +136,20 @@ def plot(results, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.pretrain:
+        arch = {'v2-b': 'base', 'v2-l': 'large'}[args.pretrain]
+        kwargs = dict(arch=arch, img_size=args.img_size, out_type='masked',
+                      mask_ratio=args.mask_ratio)
+        torch.manual_seed(0)
+        model = RevColV2(**kwargs)
+        print(f'{args.pretrain} masked pre-training step: img '
+              f'{args.img_size}x{args.img_size}, batch {args.batch_size}, '
+              f'mask {args.mask_ratio}, device {args.device}')
+        results = benchmark_pretrain(model, args.img_size, args.batch_size,
+                                     args.steps, args.warmup, args.device,
+                                     args.keep_states_every, kwargs)
+        print(format_pretrain_table(results))
+        return
     builders = {m: BUILDERS[m]() for m in args.models}
     print(f'img {args.img_size}x{args.img_size}, batch {args.batch_size}, '
           f'device {args.device}, autocast {args.amp or "off"}')
@@ -156,7 +162,7 @@ def main(argv=None):
                                    args.frozen_stages)
     print('\n' + format_memory_table(results,
                                       peaks=device_type == 'cuda'))
-    print(summarize(results))
+    print(summarize_memory(results))
     if args.plot:
         plot(results, args.plot)
         print(f'plot written to {args.plot}')

@@ -9,6 +9,7 @@ from mmengine.model import is_model_wrapper
 
 from ...models.reversible import column_backbone, reconstruction_errors
 from ...registry import register_everywhere
+from ...utils.compat import fork_rng
 
 
 @register_everywhere('HOOKS')
@@ -105,8 +106,7 @@ class ReversibleErrorHook(Hook):
         try:
             # the training-mode preprocessing (padding to the crop, batch
             # augments) may draw random numbers: keep them off the stream
-            with torch.random.fork_rng(devices=devices,
-                                       device_type='cuda'):
+            with fork_rng(devices, device_type='cuda'):
                 data = model.data_preprocessor(data_batch, True)
                 inputs = data['inputs'][:self.num_images]
                 with runner.optim_wrapper.optim_context(model):

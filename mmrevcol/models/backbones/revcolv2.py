@@ -617,7 +617,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         return full + resize_pos_embed(self.td_pos_embed, self.pos_grid, grid)
 
     def random_masking(self, batch: int, num_tokens: int,
-                       device: torch.device
+                       device: torch.device,
+                       mask_ratio: Optional[float] = None
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Per-sample random masking (as MAE), from the global torch
         generator so that seeded runs repeat.
@@ -627,17 +628,21 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             (1 - mask_ratio))``) and ``mask`` ``(B, N)`` (1 = masked) in image
             order.
         """
-        num_keep = int(num_tokens * (1 - self.mask_ratio))
+        ratio = self.mask_ratio if mask_ratio is None else mask_ratio
+        if not 0 <= ratio < 1:
+            raise ValueError(f'mask_ratio must be in [0, 1), got {ratio!r}')
+        num_keep = int(num_tokens * (1 - ratio))
         if num_keep < 1:
-            raise ValueError(f'mask_ratio {self.mask_ratio} leaves no visible '
-                             f'token of {num_tokens}')
+            raise ValueError(f'mask_ratio {ratio} leaves no visible token of '
+                             f'the {num_tokens} patch tokens')
         noise = torch.rand(batch, num_tokens, device=device)
         ids_keep = torch.argsort(noise, dim=1)[:, :num_keep]
         mask = torch.ones(batch, num_tokens, device=device)
         mask.scatter_(1, ids_keep, 0.)
         return ids_keep, mask
 
-    def forward_masked(self, x: torch.Tensor
+    def forward_masked(self, x: torch.Tensor,
+                       mask_ratio: Optional[float] = None
                        ) -> Tuple[Tuple[torch.Tensor, ...], torch.Tensor]:
         """Masked-image-modeling forward (RevColV2 sec. 2.2-2.3, 3.1.1).
 
@@ -655,6 +660,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         Args:
             x (Tensor): Images ``(B, C, H, W)``, ``H`` and ``W`` multiples of
                 ``patch_size``.
+            mask_ratio (float, optional): Overrides ``self.mask_ratio``
+                (e.g. 0 for features of the whole image).
 
         Returns:
             tuple: The four levels of the last top-down column, each
@@ -670,7 +677,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                              f'{tuple(x.shape)}')
         tokens = self.embed(x)
         b, h, w, c = tokens.shape
-        ids_keep, mask = self.random_masking(b, h * w, x.device)
+        ids_keep, mask = self.random_masking(b, h * w, x.device, mask_ratio)
         bridge = TokenBridge(ids_keep, h * w)
         visible = torch.gather(tokens.reshape(b, h * w, c), 1,
                                ids_keep.unsqueeze(-1).expand(-1, -1, c))
