@@ -29,6 +29,7 @@ TESTS=(
   tests/test_reversible.py
   tests/test_reversible_frozen.py
   tests/test_mim.py
+  tests/test_checkpoint_fixture.py
   # one train step per library (mmseg, mmdet incl. mmcv ops, mmpretrain)
   tests/test_seg_integration.py::test_backbones_resolve_in_every_scope
   tests/test_seg_integration.py::test_upernet_train_step_and_layer_decay_groups
