@@ -10,7 +10,6 @@ import copy
 import json
 import os
 import os.path as osp
-import tempfile
 from numbers import Number
 from typing import Any, Dict, Optional, Sequence, Union
 
@@ -367,20 +366,9 @@ class AtomicDumpResults(DumpResults):
 
     def compute_metrics(self, results: list) -> dict:
         """Dump ``results`` to :attr:`out_file_path`; no metrics."""
-        folder = osp.dirname(osp.abspath(self.out_file_path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix='.' + osp.basename(self.out_file_path) + '.',
-            suffix='.tmp',
-            dir=folder)
-        os.close(fd)
-        try:
-            dump(results, tmp, file_format='pkl')
-            os.replace(tmp, self.out_file_path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        from mmrevcol.utils.io import atomic_write
+        atomic_write(self.out_file_path,
+                     lambda f: dump(results, f, file_format='pkl'))
         print_log(
             f'{len(results)} predictions saved to {self.out_file_path}',
             logger='current')

@@ -6,7 +6,6 @@ toy ADE20K set if it is absent, trains the CPU-sized RevColV2 UperNet of
 ``tools/train.py``), evaluates it on the toy validation split, prints the
 mIoU and saves a PNG with input / ground truth / prediction rows.
 """
-import os
 import os.path as osp
 from typing import Dict, Optional
 
@@ -42,10 +41,9 @@ def save_prediction_grid(rows, path: str) -> str:
     tiles = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)),
                     constant_values=255) for t in tiles]
     grid = np.concatenate(tiles, 0)
-    tmp = path + '.tmp'
-    Image.fromarray(grid).save(tmp, format='PNG')
-    os.replace(tmp, path)
-    return path
+    from .utils.io import atomic_write
+    return atomic_write(
+        path, lambda f: Image.fromarray(grid).save(f, format='PNG'))
 
 
 def run_demo(work_dir: str = 'work_dirs/demo',

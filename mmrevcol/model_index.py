@@ -58,7 +58,6 @@ import gc
 import glob
 import os
 import os.path as osp
-import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -149,21 +148,8 @@ def list_configs(root: str = ROOT) -> List[str]:
 def atomic_write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder
     and ``os.replace``; the old file stays intact if anything fails."""
-    folder = osp.dirname(osp.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-        if osp.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    from .utils.io import atomic_write
+    atomic_write(path, lambda f: f.write(text), binary=False)
 
 
 def _load_yaml(path: str) -> Any:

@@ -1,7 +1,6 @@
 """Plain vs reversible backbone training: saved activations, peak memory,
 step time, reconstruction and gradient error, measured side by side in one
 run (optionally also with the first columns frozen)."""
-import os
 import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 

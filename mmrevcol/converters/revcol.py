@@ -38,11 +38,9 @@ weights-only allow-list and turns every other class into an inert
 placeholder (reported, never used).
 """
 import math
-import os
 import os.path as osp
 import pickle
 import re
-import tempfile
 import types
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -679,20 +677,8 @@ def check_destination(src: str, dst: str, force: bool) -> None:
 def save_atomic(payload: Any, dst: str) -> None:
     """``torch.save`` to a temporary file next to ``dst``, then rename it
     onto ``dst``: an interrupted write never leaves a partial ``dst``."""
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst)}.',
-                               suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    from ..utils.io import atomic_write
+    atomic_write(dst, lambda f: torch.save(payload, f))
 
 
 def convert_checkpoint(src: str,

@@ -13,7 +13,7 @@ with no missing backbone key (output norms are reported as new).
 import os.path as osp
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 
