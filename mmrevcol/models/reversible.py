@@ -284,7 +284,13 @@ class _ReversibleColumns(torch.autograd.Function):
             rng[(c, i)] = _get_rng(devices)
             k, col = cols[c]
             if prev is not None and i == col.order[0]:
-                if k != cols[c - 1][0]:  # first column of a later stage
+                # first column of a later stage: probe its input_fn, unless
+                # a gradient is needed before it anyway (the usual unfrozen
+                # case, where the probe would be wasted forward work)
+                if k != cols[c - 1][0] and not (
+                        ctx.needs_input_grad[3] or any(
+                            p.requires_grad for _, earlier in cols[:c]
+                            for p in earlier.parameters())):
                     bridge = stages[k].bridge
                     input_grads[k] = _input_needs_grad(
                         stages[k].input_fn,
