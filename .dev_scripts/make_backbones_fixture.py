@@ -1,4 +1,4 @@
-"""How tests/fixtures/backbones_a68765b.pth was written (kept for the record;
+"""How tests/data/backbones_a68765b.pth was written (kept for the record;
 do NOT re-run it to refresh the fixture: the point of the file is that it
 comes from main at commit a68765b, and later code must still load it and give
 the same outputs)."""
@@ -16,4 +16,4 @@ torch.save(dict(commit='a68765b',
                 v1=dict(state_dict=v1.state_dict(), input=x1, outputs=out['v1']),
                 v2=dict(state_dict=v2.state_dict(), input=x2, outputs=out['v2']),
                 v2_cls=dict(state_dict=v2c.state_dict(), input=x2, outputs=out['v2_cls'])),
-           'tests/fixtures/backbones_a68765b.pth')
+           'tests/data/backbones_a68765b.pth')

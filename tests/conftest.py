@@ -1,42 +1,9 @@
-import os
-import subprocess
-import sys
-
+"""Fixtures shared by every test module (helpers live in tests/helpers.py)."""
 import pytest
 import torch
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-#: A CPU-sized RevColV2 arch used across the tests.
-TINY_V2 = dict(embed_dims=32, num_heads=2, bu_columns=2, bu_depth=4,
-               td_columns=2, td_depth=4)
 
 
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)
     yield
-
-
-def run_tool(tool, *args, cwd=ROOT, timeout=600, env=None):
-    """Run ``python tools/<tool> *args`` in ``cwd`` (importable there, for
-    configs that import a module from their directory) and return the
-    completed process (stdout/stderr as text)."""
-    full_env = dict(os.environ)
-    full_env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (str(cwd), full_env.get('PYTHONPATH')) if p)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'tools', tool)] + list(args),
-        cwd=str(cwd), env=full_env, capture_output=True, text=True,
-        timeout=timeout)
-
-
-def data_root_options(root, train_key='train_dataloader.dataset'):
-    """``--cfg-options`` pointing the three dataloaders at ``root``
-    (``train_key``: where the train dataset sits, e.g. inside a wrapper)."""
-    return [f'{train_key}.data_root={root}',
-            f'val_dataloader.dataset.data_root={root}',
-            f'test_dataloader.dataset.data_root={root}']

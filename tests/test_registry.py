@@ -16,7 +16,7 @@ from mmrevcol.engine import (ReversibleErrorHook,
                              RevColLayerDecayOptimWrapperConstructor)
 from mmrevcol.registry import register_everywhere
 
-from .conftest import TINY_V2
+from tests.helpers import TINY_V2
 
 SCOPES = ('mmdet', 'mmseg', 'mmpretrain', 'mmengine')
 REVCOL_V1 = dict(channels=[8, 16, 24, 32], depths=[1, 1, 1, 1],

@@ -18,34 +18,34 @@ MMREVCOL_STACK=torch21 MMREVCOL_VENV="$VENV" bash tools/bootstrap.sh
 T_BUILD=$((SECONDS - T0))
 
 TESTS=(
-  tests/test_utils_compat.py
+  tests/test_utils/test_compat.py
   tests/test_registry.py
-  tests/test_safe_loading.py
-  tests/test_checkpoint_compat.py
-  tests/test_checkpoint_loading.py
-  tests/test_revcol_converter.py
-  tests/test_revcol.py
-  tests/test_revcolv2.py
-  tests/test_reversible.py
-  tests/test_reversible_frozen.py
-  tests/test_mim.py
-  tests/test_checkpoint_fixture.py
+  tests/test_engine/test_safe_loading.py
+  tests/test_engine/test_checkpoint_compat.py
+  tests/test_models/test_checkpoint_loading.py
+  tests/test_converters/test_revcol_converter.py
+  tests/test_models/test_backbones/test_revcol.py
+  tests/test_models/test_backbones/test_revcolv2.py
+  tests/test_models/test_reversible.py
+  tests/test_models/test_reversible_frozen.py
+  tests/test_models/test_selfsup/test_revcolv2_mim.py
+  tests/test_models/test_checkpoint_fixture.py
   # one train step per library (mmseg, mmdet incl. mmcv ops, mmpretrain)
-  tests/test_seg_integration.py::test_backbones_resolve_in_every_scope
-  tests/test_seg_integration.py::test_upernet_train_step_and_layer_decay_groups
-  tests/test_seg_integration.py::test_reversible_in_amp_optim_wrapper
-  tests/test_detection.py::test_revcolv2_detector_train_step_and_predict
-  tests/test_mask2former.py::test_train_step_reaches_the_backbone
-  tests/test_classification.py::test_train_step_with_the_configured_optimizer
+  tests/test_downstream/test_mmseg.py::test_backbones_resolve_in_every_scope
+  tests/test_downstream/test_mmseg.py::test_upernet_train_step_and_layer_decay_groups
+  tests/test_downstream/test_mmseg.py::test_reversible_in_amp_optim_wrapper
+  tests/test_downstream/test_mmdet.py::test_revcolv2_detector_train_step_and_predict
+  tests/test_downstream/test_mmseg_mask2former.py::test_train_step_reaches_the_backbone
+  tests/test_downstream/test_mmpretrain.py::test_train_step_with_the_configured_optimizer
 )
 # What torch 2.1 cannot do, not what mmrevcol does:
 DESELECT=(
   # CPU autocast takes bfloat16 only on torch 2.1 ("AutocastCPU only support Bfloat16")
-  'tests/test_reversible.py::test_autocast_cpu_step_runs_without_warnings[dtype1]'
+  'tests/test_models/test_reversible.py::test_autocast_cpu_step_runs_without_warnings[dtype1]'
   # keep_states_every=1 under bf16: every gradient is bitwise equal to plain autograd except
   # patch_embed.bias (3e-3 relative, bf16 rounding): torch 2.1's bf16 conv bias backward sums
   # in another order when the (identical) incoming gradient has another memory layout
-  'tests/test_reversible.py::test_bf16_autocast_cpu[1-1e-06]'
+  'tests/test_models/test_reversible.py::test_bf16_autocast_cpu[1-1e-06]'
 )
 T1=$SECONDS
 rc=0

@@ -15,9 +15,10 @@ from mmrevcol.datasets.toy import IMAGENET_CLASSES, make_toy_data
 from mmrevcol.model_index import build_model, count_parameters
 from mmrevcol.models import RevColV2
 
-from .conftest import data_root_options, run_tool
+from tests.helpers import data_root_options, run_tool
+from tests.helpers import ROOT
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 CFG_B = osp.join(REPO, 'configs', 'revcolv2_b_in1k.py')
 CFG_L = osp.join(REPO, 'configs', 'revcolv2_l_in1k.py')
 CFG_TOY = osp.join(REPO, 'configs', 'toy', 'revcolv2_toy_imagenet.py')

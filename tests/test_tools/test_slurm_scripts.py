@@ -5,8 +5,9 @@ import os.path as osp
 import subprocess
 
 import pytest
+from tests.helpers import ROOT
 
-TOOLS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools')
+TOOLS = osp.join(ROOT, 'tools')
 
 FAKE_SRUN = '''#!/bin/sh
 printf '%s\\n' "$@" > "$FAKE_SRUN_DIR/args.txt"

@@ -6,7 +6,7 @@ import torch
 from mmrevcol.models import RevColV2
 from mmrevcol.models.backbones.revcolv2 import resize_pos_embed
 
-from .conftest import TINY_V2
+from tests.helpers import TINY_V2
 
 
 def n_params(model):

@@ -11,7 +11,7 @@ from mmrevcol.analysis.reversible_check import (check_reconstruction,
                                                 load_backbone_weights)
 from mmrevcol.models import reconstruction_errors
 
-from .conftest import ROOT, run_tool
+from tests.helpers import ROOT, run_tool
 
 TOY_SEG = osp.join(ROOT, 'configs', 'toy', 'upernet_revcolv2_toy_ade20k.py')
 V1_DET = osp.join(ROOT, 'configs', 'cascade_mask_rcnn_revcol_t_coco.py')

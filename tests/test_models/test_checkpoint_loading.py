@@ -16,9 +16,9 @@ from mmrevcol.models.checkpoint import (CheckpointKeyError,
                                         load_backbone_checkpoint,
                                         plan_backbone_load)
 
-from .conftest import TINY_V2
+from tests.helpers import ROOT, TINY_V2
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 
 
 def tiny(**kwargs):

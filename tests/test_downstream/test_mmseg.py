@@ -14,9 +14,10 @@ from mmengine.registry import init_default_scope
 import mmrevcol  # noqa: F401
 from mmrevcol.registry import installed_registries, register_everywhere
 
-from .conftest import TINY_V2
+from tests.helpers import TINY_V2
+from tests.helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = ROOT
 CONFIGS = osp.join(ROOT, 'configs')
 
 

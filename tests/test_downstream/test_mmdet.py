@@ -31,9 +31,10 @@ from mmrevcol.analysis.speed import (LatencyResult, benchmark_config,
 from mmrevcol.datasets.toy import coco_metainfo, make_toy_data
 from mmrevcol.models.backbones.revcol import RevCol  # noqa: F401
 
-from .conftest import TINY_V2, data_root_options, run_tool
+from tests.helpers import TINY_V2, data_root_options, run_tool
+from tests.helpers import ROOT
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 CONFIGS = osp.join(REPO, 'configs')
 TOY_CONFIG = osp.join(CONFIGS, 'toy', 'mask_rcnn_revcolv2_toy_coco.py')
 DIMS = TINY_V2['embed_dims']

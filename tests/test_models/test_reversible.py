@@ -8,7 +8,8 @@ import torch
 from mmrevcol.models import RevCol, RevColV2, reconstruction_errors
 from mmrevcol.models.reversible import saved_tensor_bytes
 
-from .conftest import TINY_V2
+from tests.helpers import TINY_V2
+from tests.helpers import ROOT
 
 
 def v2(bu=2, td=2, **kwargs):
@@ -450,7 +451,7 @@ def test_memory_benchmark_rows_and_ratios(tmp_path):
 def test_memory_benchmark_tool_cli(tmp_path):
     import subprocess
     import sys
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     plot = tmp_path / 'mem.png'
     out = subprocess.run(
         [sys.executable, 'tools/analysis_tools/benchmark_memory.py',

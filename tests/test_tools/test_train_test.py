@@ -21,9 +21,9 @@ from mmengine.config import Config
 from mmrevcol import apis
 from mmrevcol.engine import allow_mmengine_checkpoint_types
 
-from .conftest import run_tool
+from tests.helpers import ROOT, run_tool
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 TOOLS = osp.join(REPO, 'tools')
 TOY_MODULE = 'mmrevcol_tools_toy'
 

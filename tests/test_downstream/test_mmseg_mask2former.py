@@ -14,9 +14,10 @@ import mmrevcol  # noqa: F401  (registers RevColV2 and the constructor)
 from mmrevcol.datasets.toy import make_toy_data
 from mmrevcol.model_index import build_model, count_parameters
 
-from .conftest import data_root_options, run_tool
+from tests.helpers import data_root_options, run_tool
+from tests.helpers import ROOT
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 CFG_B = osp.join(REPO, 'configs', 'mask2former_revcolv2_b_ade20k.py')
 CFG_L = osp.join(REPO, 'configs', 'mask2former_revcolv2_l_ade20k.py')
 CFG_TOY = osp.join(REPO, 'configs', 'toy',

@@ -14,7 +14,7 @@ from mmrevcol.models import RevColV2
 from mmrevcol.models.checkpoint import load_backbone_checkpoint
 from mmrevcol.models.reversible import TokenBridge, reconstruction_errors
 
-from .conftest import ROOT, TINY_V2, run_tool
+from tests.helpers import ROOT, TINY_V2, run_tool
 
 TOY_MIM = osp.join(ROOT, 'configs', 'toy', 'revcolv2_toy_mim_imagenet.py')
 TOY_CLS = osp.join(ROOT, 'configs', 'toy', 'revcolv2_toy_imagenet.py')

@@ -10,8 +10,9 @@ import torch
 import mmrevcol.engine.optimizers  # noqa: F401 (registers the constructor)
 from mmrevcol.models import reconstruction_errors
 from mmrevcol.models.backbones.revcol import RevCol
+from tests.helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = ROOT
 
 #: CPU-sized archs: a plain one and one with the RevCol-H level-0 branch.
 TINY = dict(channels=[8, 16, 24, 32], depths=[1, 1, 2, 1], num_columns=3)

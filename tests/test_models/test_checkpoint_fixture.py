@@ -8,8 +8,9 @@ import torch
 
 from mmrevcol.models import RevCol, RevColV2
 from mmrevcol.models.checkpoint import plan_backbone_load
+from tests.helpers import ROOT
 
-FIXTURE = osp.join(osp.dirname(__file__), 'fixtures',
+FIXTURE = osp.join(ROOT, 'tests', 'data',
                    'backbones_a68765b.pth')
 V2_ARCH = dict(embed_dims=8, num_heads=2, mlp_ratio=2, bu_columns=2,
                bu_depth=4, td_columns=2, td_depth=4)

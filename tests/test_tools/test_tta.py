@@ -13,8 +13,9 @@ from mmengine.registry import DefaultScope
 from mmrevcol import apis
 from mmrevcol.datasets.toy import make_toy_data
 from mmrevcol.demo import DEFAULT_CONFIG
+from tests.helpers import ROOT
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 TOOLS = osp.join(REPO, 'tools')
 
 #: The toy images: 64x64, so the scale factors of the mmseg ADE20K

@@ -17,8 +17,9 @@ from mmrevcol.datasets.toy import (CLASSES, IMAGENET_CLASSES, PALETTE,
                                    coco_metainfo, imagenet_metainfo,
                                    make_toy_data, mask_to_segmentation,
                                    render_scene, toy_object_image, toy_scene)
+from tests.helpers import ROOT
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 CLI = osp.join(REPO, 'tools', 'dataset_converters', 'make_toy_data.py')
 
 # Tiny datasets shared by the loading tests.

@@ -23,10 +23,11 @@ from mmrevcol.engine import enable_safe_checkpoint_loading
 from mmrevcol.engine.checkpoint_compat import load_from_local_weights_only
 from mmrevcol.utils import compat
 
-from .helpers import WritesAFile as _WritesAFile
-from .test_checkpoint_compat import _build_runner, _RecordResumedState
+from tests.helpers import WritesAFile as _WritesAFile
+from tests.test_engine.test_checkpoint_compat import _build_runner, _RecordResumedState
+from tests.helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = ROOT
 
 
 @pytest.fixture

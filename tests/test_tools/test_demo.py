@@ -9,8 +9,9 @@ from PIL import Image
 
 from mmrevcol.datasets.toy import make_toy_data
 from mmrevcol.demo import DEFAULT_CONFIG, colorize, run_demo
+from tests.helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = ROOT
 
 
 def test_demo_trains_evaluates_and_draws(tmp_path):

@@ -12,8 +12,9 @@ import torch.nn.functional as F
 import yaml
 
 from mmrevcol import model_index as mi
+from tests.helpers import ROOT
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 TOY_CLS = osp.join(REPO, 'configs', 'toy', 'revcolv2_toy_imagenet.py')
 
 

@@ -18,7 +18,7 @@ from mmrevcol.engine.hooks import reconstruction as hook_module
 from mmrevcol.models import RevCol, reconstruction_errors
 from mmrevcol.registry import installed_registries
 
-from .conftest import ROOT, data_root_options, run_tool
+from tests.helpers import ROOT, data_root_options, run_tool
 
 
 class _Preprocessor(BaseDataPreprocessor):

@@ -15,7 +15,7 @@ import torch
 
 from mmrevcol.utils import compat
 
-from .helpers import WritesAFile as _WritesAFile
+from tests.helpers import WritesAFile as _WritesAFile
 
 
 class _Allowed:

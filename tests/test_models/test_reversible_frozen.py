@@ -7,7 +7,7 @@ import torch
 from mmrevcol.models import RevCol, RevColV2
 from mmrevcol.models.reversible import run_columns
 
-from .conftest import TINY_V2
+from tests.helpers import TINY_V2
 
 # V2: bottom-up columns 0, 1 and top-down columns 2, 3
 NUM_BU = TINY_V2['bu_columns']
