@@ -32,7 +32,7 @@ from setuptools import find_packages, setup
 HERE = osp.dirname(osp.abspath(__file__))
 
 #: Checkout files and folders shipped in ``mmrevcol/.mim``.
-MIM_FILES = ('configs', 'tools', 'model-index.yml')
+MIM_FILES = ('configs', 'tools', 'demo', 'model-index.yml')
 
 
 def get_version():

@@ -6,6 +6,7 @@ the config's ``default_scope`` picks the registries and
 The ``build_*_config`` functions only edit a copy of the config, so they can
 be checked without training anything.
 """
+import argparse
 import copy
 import json
 import os
@@ -30,6 +31,55 @@ def add_launcher_args(parser) -> None:
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def int_at_least(minimum: int):
+    """An argparse ``type``: an int ``>= minimum``; anything else fails with
+    the option's name, the value and the allowed range.
+
+    Args:
+        minimum (int): The smallest allowed value.
+    """
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < minimum:
+            raise argparse.ArgumentTypeError(
+                f'must be an int >= {minimum}, got {value!r}')
+        return number
+
+    parse.__name__ = f'int >= {minimum}'
+    return parse
+
+
+def float_in(low: float, high: float, high_inclusive: bool = False):
+    """An argparse ``type``: a float in ``[low, high)`` (``[low, high]``
+    with ``high_inclusive``).
+
+    Args:
+        low (float): The smallest allowed value.
+        high (float): The upper bound.
+        high_inclusive (bool): Whether ``high`` itself is allowed.
+    """
+    bracket = ']' if high_inclusive else ')'
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is None or not (low <= number and (
+                number <= high if high_inclusive else number < high)):
+            raise argparse.ArgumentTypeError(
+                f'must be a number in [{low:g}, {high:g}{bracket}, got '
+                f'{value!r}')
+        return number
+
+    parse.__name__ = f'number in [{low:g}, {high:g}{bracket}'
+    return parse
 
 
 def parse_tool_args(parser, argv=None):
@@ -183,13 +233,25 @@ def build_train_config(config: ConfigLike,
             # resume is True and load_from is None.
             cfg.load_from = None
         else:
-            if _is_local(resume) and not osp.isfile(resume):
+            if _is_local(resume) and not osp.exists(resume):
                 raise FileNotFoundError(
                     f"resume checkpoint {resume!r} does not exist (argument: "
                     f"resume; use 'auto' for the latest checkpoint in the "
                     f'work dir)')
             cfg.load_from = resume
+    _check_checkpoint_arg(cfg.get('load_from', None),
+                          'resume checkpoint (--resume)' if resume else
+                          'load_from checkpoint')
     return cfg
+
+
+def _check_checkpoint_arg(path: Optional[str], what: str) -> None:
+    """Refuse a local checkpoint that is missing, empty, truncated or not a
+    PyTorch file before the runner is built (see
+    :func:`mmrevcol.engine.checkpoint_compat.check_checkpoint_file`)."""
+    if isinstance(path, str) and path and _is_local(path):
+        from mmrevcol.engine.checkpoint_compat import check_checkpoint_file
+        check_checkpoint_file(path, what)
 
 
 def enable_visualization(cfg: Config, show_dir: str) -> Config:
@@ -271,9 +333,10 @@ def build_test_config(config: ConfigLike,
     """
     if not isinstance(checkpoint, str) or not checkpoint:
         raise ValueError(f'checkpoint must be a path, but got {checkpoint!r}')
-    if _is_local(checkpoint) and not osp.isfile(checkpoint):
+    if _is_local(checkpoint) and not osp.exists(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist '
                                 f'(argument: checkpoint)')
+    _check_checkpoint_arg(checkpoint, 'checkpoint (argument: checkpoint)')
     cfg = load_config(config)
     cfg = _apply_common(cfg, work_dir, cfg_options, launcher)
     missing = [
@@ -349,6 +412,87 @@ def check_out_path(out: str, protected: Sequence[Optional[str]] = ()) -> str:
     return out
 
 
+#: Dataset type name part -> ``make_toy_data.py`` kind, for the hints of
+#: :func:`check_data_roots`.
+_TOY_KINDS = (('ade', 'ade20k'), ('coco', 'coco'), ('imagenet', 'imagenet'))
+
+
+def _datasets_of(dataset: Any, key: str):
+    """``(config key, dataset dict)`` of a dataset config and the datasets
+    inside its wrappers (``dataset`` / ``datasets`` keys)."""
+    if not isinstance(dataset, dict):
+        return
+    yield key, dataset
+    if isinstance(dataset.get('dataset'), dict):
+        yield from _datasets_of(dataset['dataset'], f'{key}.dataset')
+    for k, inner in enumerate(dataset.get('datasets', None) or []):
+        yield from _datasets_of(inner, f'{key}.datasets.{k}')
+
+
+def check_data_roots(cfg: Config,
+                     loaders: Sequence[str] = ('train_dataloader', )) -> None:
+    """Fail before the runner builds a dataset whose folder or files are
+    missing or empty, naming the config key, the path and how to get it.
+
+    Checks ``data_root`` (must be a non-empty folder), and each path of
+    ``data_prefix`` and ``ann_file`` (joined onto ``data_root`` when
+    relative; folders must not be empty) of every dataset of ``loaders``,
+    wrappers included. Remote paths (``s3://`` ...) and datasets given as
+    objects are not checked.
+
+    Args:
+        cfg (Config): The complete config.
+        loaders (Sequence[str]): Dataloader keys to check. Defaults to
+            ``('train_dataloader', )``.
+
+    Raises:
+        FileNotFoundError: a path is missing or an empty folder.
+    """
+    for loader in loaders:
+        loader_cfg = cfg.get(loader, None)
+        if not isinstance(loader_cfg, dict):
+            continue
+        for key, ds in _datasets_of(loader_cfg.get('dataset'),
+                                    f'{loader}.dataset'):
+            root = ds.get('data_root', None)
+            if not isinstance(root, str) or not root or not _is_local(root):
+                root = None
+            paths = []
+            if root is not None:
+                paths.append((f'{key}.data_root', root, True))
+            prefix = ds.get('data_prefix', None)
+            prefixes = (prefix.items() if isinstance(prefix, dict) else
+                        [(None, prefix)])
+            for name, value in prefixes:
+                if isinstance(value, str) and value and _is_local(value):
+                    sub = f'{key}.data_prefix' + (f'.{name}' if name else '')
+                    paths.append((sub, osp.join(root or '', value), True))
+            ann = ds.get('ann_file', None)
+            if isinstance(ann, str) and ann and _is_local(ann):
+                paths.append((f'{key}.ann_file', osp.join(root or '', ann),
+                              False))
+            for config_key, path, folder in paths:
+                problem = None
+                if not osp.exists(path):
+                    problem = 'does not exist'
+                elif folder and osp.isdir(path) and not os.listdir(path):
+                    problem = 'is an empty folder'
+                if problem is None:
+                    continue
+                kind = next((k for part, k in _TOY_KINDS
+                             if part in str(ds.get('type', '')).lower()),
+                            None)
+                toy = (f'; for a toy dataset in that layout: python '
+                       f'tools/dataset_converters/make_toy_data.py {kind} '
+                       f'{root or path}' if kind else '')
+                raise FileNotFoundError(
+                    f'{config_key}: {path!r} {problem} (dataset '
+                    f'{ds.get("type", "?")} of {cfg.filename or "the config"}'
+                    f'). Put the dataset there in its real layout, or point '
+                    f'the config at it with --cfg-options '
+                    f'{key}.data_root=DIR{toy}')
+
+
 class AtomicDumpResults(DumpResults):
     """:class:`mmengine.evaluator.DumpResults` that writes atomically.
 
@@ -375,6 +519,66 @@ class AtomicDumpResults(DumpResults):
         return {}
 
 
+#: Model wrappers :func:`prepare_cpu_distributed` gives ``device_ids=None``.
+DDP_WRAPPERS = ('MMDistributedDataParallel', 'DistributedDataParallel')
+
+
+def prepare_cpu_distributed(cfg: Config) -> Config:
+    """Let a ``launcher='pytorch'`` run train on a machine without CUDA.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` before it
+    creates the process group, which fails without a GPU (a group that
+    already exists is used as it is), and it wraps the model with
+    ``device_ids=[LOCAL_RANK]``, which DDP refuses for a CPU model. So on
+    CPU this creates the process group from the ``torchrun`` environment
+    (``env://``) with the config's ``env_cfg.dist_cfg`` (``backend='gloo'``
+    required; ``timeout`` in seconds) and returns a copy of ``cfg`` whose
+    DDP ``model_wrapper_cfg`` has ``device_ids=None``. Anything else
+    (another launcher, CUDA present, a group already initialised) is left
+    to mmengine.
+
+    Args:
+        cfg (Config): The run's config; not changed.
+
+    Returns:
+        Config: ``cfg``, or the edited copy.
+    """
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+    if cfg.get('launcher', 'none') != 'pytorch' or \
+            torch.cuda.is_available() or not dist.is_available() or \
+            dist.is_initialized():
+        return cfg
+    dist_cfg = dict((cfg.get('env_cfg', None) or {}).get('dist_cfg', None)
+                    or {})
+    backend = dist_cfg.pop('backend', 'nccl')
+    if backend != 'gloo':
+        raise ValueError(
+            f"launcher='pytorch' on a machine without CUDA needs "
+            f"env_cfg.dist_cfg.backend='gloo', but the config has "
+            f"{backend!r} (e.g. --cfg-options env_cfg.dist_cfg.backend=gloo)")
+    timeout = dist_cfg.pop('timeout', None)
+    if timeout is not None:
+        dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
+    dist.init_process_group(backend='gloo', **dist_cfg)
+    cfg = copy.deepcopy(cfg)
+    wrapper = cfg.get('model_wrapper_cfg', None)
+    if wrapper is None:  # what mmengine builds without one, minus device_ids
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+            device_ids=None)
+    else:
+        wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
+        name = wrapper_type.__name__ if isinstance(wrapper_type, type) \
+            else str(wrapper_type).split('.')[-1]
+        if name in DDP_WRAPPERS:
+            wrapper.setdefault('device_ids', None)
+    return cfg
+
+
 def build_runner(cfg: Config):
     """Build the runner a config asks for.
 
@@ -399,6 +603,7 @@ def build_runner(cfg: Config):
     from mmrevcol.engine.checkpoint_compat import \
         enable_safe_checkpoint_loading
     enable_safe_checkpoint_loading()
+    cfg = prepare_cpu_distributed(cfg)
     global _RUNNERS_BUILT
     _RUNNERS_BUILT += 1
     if _RUNNERS_BUILT > 1:
@@ -434,11 +639,30 @@ def run_train(cfg: Config):
     Returns:
         mmengine.runner.Runner: the runner after training.
     """
-    from mmrevcol.engine.hooks import PretrainedWeightsCheckHook
+    from mmrevcol.engine.hooks import (NonFiniteGuardHook,
+                                       PretrainedWeightsCheckHook,
+                                       RngStateHook)
+    from mmrevcol.engine.hooks.kill import KILL_ENV, KillAfterCheckpointHook
+    from mmrevcol.engine.hooks.rng_state import use_resumed_seed
+
+    # a resumed run builds its sampler and data workers with the seed of the
+    # run it continues (mmengine switches seeds only after building them)
+    cfg = use_resumed_seed(cfg)
+    check_data_roots(cfg, ('train_dataloader', ) + (
+        ('val_dataloader', ) if cfg.get('val_cfg', None) is not None else ()))
     runner = build_runner(cfg)
+    # the random state of every rank in each checkpoint, restored on resume
+    if not any(isinstance(h, RngStateHook) for h in runner.hooks):
+        runner.register_hook(RngStateHook())
+    if os.environ.get(KILL_ENV):  # pre-emption drill (tests, users)
+        runner.register_hook(KillAfterCheckpointHook.from_env())
     # stop before the first iteration if a Pretrained init_cfg got no
     # checkpoint and neither load_from nor resume brought weights
     runner.register_hook(PretrainedWeightsCheckHook())
+    # stop at the first NaN/Inf loss or gradient (unless the config has
+    # its own NonFiniteGuardHook in custom_hooks)
+    if not any(isinstance(h, NonFiniteGuardHook) for h in runner.hooks):
+        runner.register_hook(NonFiniteGuardHook())
     runner.train()
     return runner
 
@@ -457,6 +681,7 @@ def run_test(cfg: Config, out: Optional[str] = None) -> Dict[str, Any]:
     """
     if out is not None:
         check_out_path(out, protected=[cfg.get('load_from'), cfg.filename])
+    check_data_roots(cfg, ('test_dataloader', ))
     runner = build_runner(cfg)
     if out is not None:
         runner.test_evaluator.metrics.append(
@@ -533,3 +758,39 @@ def metrics_to_json(metrics: Dict[str, Any]) -> str:
         return str(value)
 
     return json.dumps(metrics, default=_plain, sort_keys=True)
+
+
+def build_model(cfg: Config, device: str = 'cpu'):
+    """Build ``cfg.model`` in the config's default scope.
+
+    What the runner does with ``cfg.model`` (a top-level
+    ``data_preprocessor`` included), without a runner.
+
+    Args:
+        cfg (mmengine.Config): A loaded config (see :func:`load_config`).
+        device (str): ``'cpu'``, or ``'meta'`` to build without allocating
+            or initialising weights (enough to count parameters).
+
+    Returns:
+        nn.Module: the model, in eval mode, weights not initialised from
+        ``init_cfg``.
+    """
+    from mmengine.registry import MODELS, DefaultScope
+
+    import mmrevcol  # noqa: F401  (registers the mmrevcol modules)
+    from mmrevcol.utils.compat import default_device
+    if device not in ('cpu', 'meta'):
+        raise ValueError(f"device must be 'cpu' or 'meta', got {device!r}")
+    model_cfg = copy.deepcopy(cfg.model)
+    if 'data_preprocessor' not in model_cfg and cfg.get('data_preprocessor'):
+        # what mmengine's Runner does with a top-level data_preprocessor
+        model_cfg['data_preprocessor'] = copy.deepcopy(cfg.data_preprocessor)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        with default_device(device):
+            model = MODELS.build(model_cfg)
+    return model.eval()
+
+
+def count_parameters(model) -> int:
+    """Number of (unique) parameters of a model."""
+    return sum(p.numel() for p in model.parameters())

@@ -50,3 +50,18 @@ class WritesAFile:
 
     def __reduce__(self):
         return write_marker, (self.path, )
+
+
+def load_script(relpath):
+    """Import a script of the repository that is not part of the package
+    (``demo/toy_demo.py``, ``.dev_scripts/model_index.py``) as a module."""
+    import importlib.util
+    path = os.path.join(ROOT, relpath)
+    name = '_script_' + os.path.splitext(relpath)[0].replace('/', '_').replace('.', '_')
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

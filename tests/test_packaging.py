@@ -10,9 +10,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from mmrevcol import demo, model_index, resources
+from mmrevcol import resources
+from tests.helpers import ROOT, load_script
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = ROOT
 
 #: Packages whose build depends on the machine: never installed by mmrevcol.
 NOT_INSTALLED = {'torch', 'torchvision', 'mmcv', 'mmcv-full'}
@@ -112,6 +113,8 @@ def test_add_mim_extension(setup_module_, tmp_path, monkeypatch, argv, kind):
     (tmp_path / 'tools' / '__pycache__' / 'train.cpython-311.pyc').write_text(
         '')
     (tmp_path / 'model-index.yml').write_text('Import: []\n')
+    (tmp_path / 'demo').mkdir()
+    (tmp_path / 'demo' / 'toy_demo.py').write_text('')
     (tmp_path / 'mmrevcol').mkdir()
     monkeypatch.setattr(setup_module_, 'HERE', str(tmp_path))
     monkeypatch.setattr(sys, 'argv', ['setup.py', argv])
@@ -121,7 +124,7 @@ def test_add_mim_extension(setup_module_, tmp_path, monkeypatch, argv, kind):
     if kind is None:
         assert not mim.exists()
         return
-    for name in ('configs', 'tools', 'model-index.yml'):
+    for name in ('configs', 'tools', 'demo', 'model-index.yml'):
         assert (mim / name).is_symlink() == (kind == 'symlink')
     assert (mim / 'configs' / 'toy' / 'a.py').read_text() == 'x = 1\n'
     assert (mim / 'model-index.yml').read_text() == 'Import: []\n'
@@ -135,7 +138,8 @@ def test_manifest_and_gitignore_cover_mim():
     with open(osp.join(REPO, 'MANIFEST.in')) as f:
         manifest = f.read()
     for line in ('include mmrevcol/.mim/model-index.yml',
-                 'recursive-include mmrevcol/.mim/configs *.py *.yml',
+                 'recursive-include mmrevcol/.mim/configs *.py *.yml *.md',
+                 'recursive-include mmrevcol/.mim/demo *.py',
                  'recursive-include mmrevcol/.mim/tools *.py *.sh',
                  'include requirements/*.txt'):
         assert line in manifest
@@ -145,7 +149,7 @@ def test_manifest_and_gitignore_cover_mim():
 
 def test_resources_prefer_the_checkout():
     assert resources.resource_root() == REPO
-    assert model_index.ROOT == REPO
+    demo = load_script('demo/toy_demo.py')
     assert demo.DEFAULT_CONFIG == osp.join(REPO, 'configs', 'toy',
                                            'upernet_revcolv2_toy_ade20k.py')
     assert osp.isfile(resources.resource_path('model-index.yml',

@@ -3,7 +3,7 @@
 #
 #   bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py options ...]
 #   GPUS=8 bash tools/slurm_test.sh dev revcol-test \
-#       configs/upernet_revcolv2_b_ade20k.py iter_160000.pth --tta
+#       configs/revcolv2/revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py iter_160000.pth --tta
 #
 # Environment: GPUS (8), GPUS_PER_NODE (GPUS, at most 8), CPUS_PER_TASK (5),
 # SRUN_ARGS, PORT, PYTHON (python); see slurm_launch.sh.

@@ -3,7 +3,7 @@
 #
 #   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py options ...]
 #   GPUS=16 GPUS_PER_NODE=8 bash tools/slurm_train.sh dev revcol \
-#       configs/upernet_revcolv2_b_ade20k.py work_dirs/upernet_b --amp
+#       configs/revcolv2/revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py work_dirs/upernet_b --amp
 #
 # WORK_DIR is optional (train.py's default: work_dir of the config, else
 # ./work_dirs/<config stem>); a 4th argument starting with '-' is a train.py

@@ -66,6 +66,7 @@ def main(argv=None):
             cfg_options=args.cfg_options,
             launcher=args.launcher,
             tta=args.tta)
+        apis.check_data_roots(cfg, ('test_dataloader', ))
     except (FileNotFoundError, ValueError, TypeError) as err:
         parser.error(str(err))
     metrics = apis.run_test(cfg, out=args.out)

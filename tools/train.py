@@ -60,6 +60,9 @@ def main(argv=None):
             amp=args.amp,
             cfg_options=args.cfg_options,
             launcher=args.launcher)
+        # missing or empty dataset folders, before any model is built
+        apis.check_data_roots(cfg, ('train_dataloader', ) + (
+            ('val_dataloader', ) if cfg.get('val_cfg') is not None else ()))
     except (FileNotFoundError, ValueError, TypeError) as err:
         parser.error(str(err))
     return apis.run_train(cfg)

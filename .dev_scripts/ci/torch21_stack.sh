@@ -4,8 +4,9 @@
 # (requirements/stack_torch21.txt). Builds or reuses the venv with tools/bootstrap.sh (own pip
 # cache: a first build compiles mmcv, ~15 min on 2 cores; later builds reuse the cached wheel),
 # then runs the tests that touch what differs between torch versions: the compat module,
-# registries, checkpoint loading (safe loading, converter, backbone weights), the backbones,
-# the reversible engine, and one train step per library.
+# registries, checkpoint loading (safe loading, converter, backbone weights, state-dict versions), the
+# backbones and their argument checks, the reversible engine and its non-finite check, the bad-input
+# catalogue, pre-training (MIM, joint), the resume state round trip, and one train step per library.
 #
 #   bash .dev_scripts/ci/torch21_stack.sh [extra pytest args]
 #   MMREVCOL_TORCH21_VENV=/path bash .dev_scripts/ci/torch21_stack.sh
@@ -30,6 +31,16 @@ TESTS=(
   tests/test_models/test_reversible_frozen.py
   tests/test_models/test_selfsup/test_revcolv2_mim.py
   tests/test_models/test_checkpoint_fixture.py
+  tests/test_models/test_state_dict_version.py
+  tests/test_models/test_backbones/test_arguments.py
+  tests/test_models/test_reversible_nonfinite.py
+  tests/test_models/test_selfsup/test_revcolv2_joint.py
+  tests/test_engine/test_hooks/test_nonfinite_guard.py
+  tests/test_bad_inputs.py
+  # resume: the RNG-state round trip through the safe loader and the restore logic (the bit-identical
+  # kill-and-resume runs take ~3 min; they run on the default stack)
+  tests/test_engine/test_resume.py::test_rng_state_round_trip_through_the_safe_loader
+  tests/test_engine/test_resume.py::test_resume_restores_right_before_the_first_new_batch
   # one train step per library (mmseg, mmdet incl. mmcv ops, mmpretrain)
   tests/test_downstream/test_mmseg.py::test_backbones_resolve_in_every_scope
   tests/test_downstream/test_mmseg.py::test_upernet_train_step_and_layer_decay_groups

@@ -137,7 +137,7 @@ need = ['mmrevcol/.mim/model-index.yml',
         'mmrevcol/.mim/tools/dataset_converters/make_toy_data.py']
 missing = [n for n in need if n not in names]
 assert not missing, f'the wheel lacks {missing}'
-stray = [n for n in names if '__pycache__' in n or n.startswith(('tests/', 'configs/', 'tools/'))]
+stray = [n for n in names if '__pycache__' in n or n.startswith(('tests/', 'configs/', 'tools/', 'demo/'))]
 assert not stray, f'the wheel carries {stray[:5]}'
 print(f'[wheel-check] {len(names)} files, '
       f'{sum(n.startswith("mmrevcol/.mim/") for n in names)} under mmrevcol/.mim')
@@ -169,7 +169,6 @@ for absent in ('mmdet', 'mmpretrain'):
 import mmrevcol
 from mmrevcol import apis
 from mmrevcol.datasets.toy import make_toy_data
-from mmrevcol.demo import DEFAULT_CONFIG
 from mmrevcol.resources import MIM_DIR, resource_root
 
 pkg = osp.realpath(osp.dirname(mmrevcol.__file__))
@@ -177,7 +176,8 @@ assert not pkg.startswith(root + osp.sep), f'mmrevcol imported from the checkout
 assert 'site-packages' in pkg, pkg
 assert resource_root() == MIM_DIR and osp.isdir(MIM_DIR), resource_root()
 config = osp.join(MIM_DIR, 'configs', 'toy', 'upernet_revcolv2_toy_ade20k.py')
-assert DEFAULT_CONFIG == config, DEFAULT_CONFIG
+assert osp.isfile(config), config
+assert osp.isfile(osp.join(MIM_DIR, 'demo', 'toy_demo.py')), 'no .mim/demo'
 make_toy_data('ade20k', 'data/step_ade20k', num_train=4, num_val=2,
               img_size=64, seed=0)
 options = {f'{k}.dataset.data_root': 'data/step_ade20k'

@@ -1,8 +1,3 @@
-# RevColV2-L masked-image-modeling pre-training on ImageNet-1K: the same
-# recipe as revcolv2_b_mim_in1k.py (RevColV2, arXiv 2309.01005, supplementary
-# Table 1 gives one setting for all sizes).
-_base_ = ['./revcolv2_b_mim_in1k.py']
-
-model = dict(
-    backbone=dict(arch='large'),
-    neck=dict(embed_dims=672))
+# Deprecated name, kept so that existing commands and work dirs keep working:
+# this config is configs/revcolv2/revcolv2-l_mim_8xb512-amp-1600e_in1k.py.
+_base_ = ['../revcolv2/revcolv2-l_mim_8xb512-amp-1600e_in1k.py']

@@ -4,7 +4,7 @@
 # patches, a 64-channel head with fewer layers, queries and sampled points),
 # the data (toy set, 128x128 crops) and the schedule (a few CPU minutes from
 # scratch, hence a larger lr).
-_base_ = ['../mask2former_revcolv2_b_ade20k.py']
+_base_ = ['../revcolv2/revcolv2-b_mask2former_8xb2-160k_ade20k-640x640.py']
 
 # the generator's classes (mmrevcol.datasets.toy.ade_metainfo()): ADE20K's
 # first nine, so ADE20KDataset keeps the PNG label values as they are

@@ -12,7 +12,7 @@
 # objects stay visible) and the schedule (a few CPU minutes from scratch,
 # hence a larger lr). Everything else (no FPN, five backbone levels, GN heads,
 # layer-decay AdamW, stock CocoMetric) is the real recipe.
-_base_ = ['../mask_rcnn_revcolv2_b_coco.py']
+_base_ = ['../revcolv2/revcolv2-b_mask-rcnn_8xb4-50e_coco.py']
 
 # mmrevcol.datasets.toy.coco_metainfo(): category ids 1..4 of the toy set
 metainfo = dict(

@@ -5,7 +5,7 @@
 # patches), the data (toy set: 4 classes, 64x64 images) and the schedule (a
 # few CPU minutes from scratch: larger lr, milder layer decay, and an EMA
 # that can follow a few hundred iterations).
-_base_ = ['../revcolv2_b_in1k.py']
+_base_ = ['../revcolv2/revcolv2-b_8xb128-100e_in1k.py']
 
 # mmrevcol.datasets.toy.imagenet_metainfo(); label i of meta/*.txt is
 # classes[i]
@@ -72,7 +72,7 @@ val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
 # Layer-wise lr decay: 0.9 is a toy value (the paper's 0.75 is for the real
-# model, see revcolv2_b_in1k.py); the depth rule that assigns the layer depths
+# model, see revcolv2-b_8xb128-100e_in1k.py); the depth rule that assigns the layer depths
 # is ours (RevColV2.get_layer_depth: bottom-up columns by column + block index,
 # top-down columns continue after the deepest bottom-up block, so depth grows
 # along the data path), because the RevColV2 paper does not publish its rule.

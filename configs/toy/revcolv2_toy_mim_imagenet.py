@@ -3,7 +3,7 @@
 # data/toy_imagenet): inherits the real recipe and changes only the size (the
 # tiny arch of the toy UperNet, 8x8 patches, 64x64 images), the data and the
 # schedule (a few CPU minutes: larger lr, short warm-up, fp32).
-_base_ = ['../pretrain/revcolv2_b_mim_in1k.py']
+_base_ = ['../revcolv2/revcolv2-b_mim_8xb512-amp-1600e_in1k.py']
 
 data_root = 'data/toy_imagenet'
 img_size = 64

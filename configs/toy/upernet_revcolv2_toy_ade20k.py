@@ -2,7 +2,7 @@
 # inherits the real config and changes only the size (a tiny arch, 8x8
 # patches, narrow heads), the data (toy set, 128x128 crops) and the schedule
 # (a few CPU minutes from scratch, hence a larger lr and milder decay).
-_base_ = ['../upernet_revcolv2_b_ade20k.py']
+_base_ = ['../revcolv2/revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py']
 
 # the generator's classes (mmrevcol.datasets.toy.ade_metainfo()): ADE20K's
 # first nine, so ADE20KDataset keeps the PNG label values as they are
@@ -68,7 +68,7 @@ test_dataloader = val_dataloader
 
 max_iters = 500
 # Layer-wise lr decay: 0.9 is a toy value (the paper's 0.65 is for the real
-# model, see upernet_revcolv2_b_ade20k.py); the depth rule that assigns the
+# model, see revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py); the depth rule that assigns the
 # layer depths is ours (RevColV2.get_layer_depth: bottom-up columns by column +
 # block index, top-down columns continue after the deepest bottom-up block, so
 # depth grows along the data path), because the RevColV2 paper does not publish

@@ -27,8 +27,14 @@ where each key goes::
                                                       depthwise_conv.*
     ....blocks.{k}.norm.*                          -> ....blocks.{k}.norm.*
     ....blocks.{k}.pwconv1.* / pwconv2.*           -> ....blocks.{k}.mlp.
-                                                      fc1.* / fc2.*
-    ....blocks.{k}.gamma                           -> ....blocks.{k}.gamma
+                                                      layers.0.0.* /
+                                                      layers.1.*
+    ....blocks.{k}.gamma                           -> ....blocks.{k}.
+                                                      layer_scale.weight
+
+mmrevcol checkpoints saved before state-dict version 2 (``mlp.fc1``,
+``blocks.{k}.gamma``) get today's names through the backbones' key map
+(:func:`mmrevcol.models.columns.upgrade_key`).
     cls.*, cls_blocks.*, decoder_blocks.*          dropped (heads)
 
 Reading never runs code from the file: ``torch.load(weights_only=True)``
@@ -76,7 +82,7 @@ GROUP_NON_TENSOR = 'non-tensor entries of the state dict'
 GROUP_UNKNOWN = 'unknown keys (--allow-unknown)'
 
 _BLOCK_PARTS = {'dwconv': 'depthwise_conv', 'norm': 'norm',
-                'pwconv1': 'mlp.fc1', 'pwconv2': 'mlp.fc2'}
+                'pwconv1': 'mlp.layers.0.0', 'pwconv2': 'mlp.layers.1'}
 _RE_STEM = re.compile(r'^stem\.[01]\.(?:weight|bias)$')
 _RE_ALPHA = re.compile(r'^subnet(\d+)\.alpha([0-3])$')
 _RE_DOWN = re.compile(
@@ -177,9 +183,14 @@ def read_checkpoint(path: str) -> Tuple[Any, List[str]]:
         ConversionError: the file cannot be read (truncated, not a PyTorch
             checkpoint).
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path!r} does not exist (or is '
-                                f'not a file)')
+    from ..engine.checkpoint_compat import (CheckpointFileError,
+                                            check_checkpoint_file)
+    try:  # missing, empty, truncated or text files: one clear error
+        check_checkpoint_file(path)
+    except CheckpointFileError as err:
+        raise ConversionError(f'cannot read checkpoint {path!r}: {err} '
+                              f'(truncated or not a PyTorch checkpoint?)') \
+            from err
     try:
         return torch.load(path, map_location='cpu', weights_only=True), []
     except pickle.UnpicklingError:
@@ -279,7 +290,7 @@ def map_official_key(key: str) -> Tuple[Optional[str], str]:
     m = _RE_BLOCK_GAMMA.match(key)
     if m:
         return (f'columns.{int(m[1])}.levels.{m[2]}.blocks.{int(m[3])}.'
-                f'gamma', 'renamed')
+                f'layer_scale.weight', 'renamed')
     return None, GROUP_UNKNOWN
 
 
@@ -537,6 +548,7 @@ def convert_state_dict(state_dict: Dict[str, Any],
         and a :class:`ConversionReport`.
     """
     from ..models.backbones.revcol import RevCol
+    from ..models.columns import upgrade_key
     _check_options(kernel_size, std, seed)
     report = ConversionReport(std=float(std), seed=seed)
     keys, report.stripped_prefixes, outside = strip_prefixes(state_dict)
@@ -557,6 +569,8 @@ def convert_state_dict(state_dict: Dict[str, Any],
         else:
             new, group = (key, 'kept') if _RE_MMREVCOL.match(key) else (
                 None, GROUP_UNKNOWN)
+            if new is not None and upgrade_key(new) != new:
+                new, group = upgrade_key(new), 'renamed'
         if group == GROUP_UNKNOWN:
             unknown.append(key)
             continue
@@ -717,10 +731,30 @@ def convert_checkpoint(src: str,
         ConversionReport: What was done.
     """
     from .. import __version__
+    from ..engine.checkpoint_compat import (CheckpointFileError,
+                                            check_checkpoint_dict)
     _check_options(kernel_size, std, seed)
     check_destination(src, dst, force)
     checkpoint, placeholders = read_checkpoint(src)
+    try:
+        check_checkpoint_dict(checkpoint, src, 'SRC')
+    except CheckpointFileError as err:
+        raise ConversionError(str(err)) from err
     state_dict, key, ignored = find_state_dict(checkpoint, checkpoint_key)
+    # a RevColV2 checkpoint (patch embedding, attention blocks) is not a V1
+    # one: say so instead of failing on its keys or shapes
+    v2_keys = [k for k in map(str, state_dict) if re.search(
+        r'(^|\.)(patch_embed|pos_embed|td_pos_embed|td_norm|mask_token)'
+        r'(\.|$)|\.attn\.', k)]
+    if v2_keys:
+        raise ConversionError(
+            f'SRC {src!r} is a RevColV2 checkpoint (it has {v2_keys[0]!r}), '
+            f'and this converter reads RevCol (V1) checkpoints only. '
+            f'mmrevcol RevColV2 checkpoints need no conversion: load them '
+            f"with init_cfg=dict(type='Pretrained', checkpoint=..., "
+            f"prefix='backbone.'); a masked-image-modeling pre-training "
+            f'checkpoint goes through '
+            f'tools/model_converters/revcolv2_mim_export.py')
     out, report = convert_state_dict(state_dict, arch, kernel_size, std,
                                      seed, allow_unknown, progress)
     report.source_key, report.ignored_entries = key, ignored

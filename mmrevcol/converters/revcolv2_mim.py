@@ -9,6 +9,13 @@ state. The exported file keeps the backbone without ``mask_token``, as
 classification, UperNet, Mask R-CNN and Mask2Former configs load through
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
 with no missing backbone key (output norms are reported as new).
+
+A joint pre-training checkpoint (``RevColV2JointMIM``) exports the same
+way: it never holds the frozen teacher (kept out of the model's state dict),
+and its feature predictor (``feature_predictor.*``, the projection to the
+teacher's width) is outside ``backbone.`` and dropped with the pixel
+predictor; the report lists both under "dropped outside the backbone".
+Only ``backbone.*`` keys are ever written.
 """
 import os.path as osp
 from collections import OrderedDict
@@ -53,8 +60,10 @@ def export_mim_backbone(src: str, dst: str, force: bool = False,
             ``mask_token`` (not a masked-image-modeling checkpoint).
     """
     from .. import __version__
+    from ..engine.checkpoint_compat import check_checkpoint_dict
     check_destination(src, dst, force)
     checkpoint, _ = read_checkpoint(src)
+    check_checkpoint_dict(checkpoint, src, 'SRC')
     state, _, _ = find_state_dict(checkpoint)
     report = ExportReport(source=src)
     out: Dict[str, torch.Tensor] = OrderedDict()

@@ -38,6 +38,7 @@ weights-only with the same allow-list on every torch version: on torch < 2.6,
 where mmengine's ``torch.load`` unpickles anything, through
 :func:`mmrevcol.utils.compat.load_weights_only`'s restricted unpickler.
 """
+import os
 import os.path as osp
 import pickle
 from typing import Any, Dict, FrozenSet, List
@@ -162,6 +163,101 @@ def allow_mmengine_checkpoint_types() -> List[SafeGlobal]:
     return entries
 
 
+class CheckpointFileError(ValueError):
+    """A checkpoint file that cannot be read: empty, truncated, text or
+    another format, or not holding a dict. The message names the file, what
+    was found and what is expected."""
+
+
+#: What every checkpoint reader of mmrevcol expects, for the messages.
+EXPECTED_CHECKPOINT = (
+    'expected a file written by torch.save (a zip archive, or the legacy '
+    'pickle format) holding a dict: a state dict or {"state_dict": ...} '
+    'as mmengine, the OpenMMLab tools and '
+    'tools/model_converters/revcol_converter.py write')
+
+#: First bytes of the two formats torch.save writes.
+_ZIP_MAGIC = b'PK\x03\x04'
+_PICKLE_PROTO = 0x80
+
+
+def check_checkpoint_file(path: str, what: str = 'checkpoint') -> str:
+    """Check, from its size and first bytes, that ``path`` can be a
+    checkpoint, before any loader reads it.
+
+    Reads at most the first bytes and the zip directory (no tensor data),
+    so it is cheap on large files.
+
+    Args:
+        path (str): A local file (``~`` is expanded).
+        what (str): How the messages name the file, e.g. ``'resume
+            checkpoint'`` or ``'init_cfg.checkpoint'``. Defaults to
+            ``'checkpoint'``.
+
+    Returns:
+        str: the expanded path.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointFileError: ``path`` is a directory, empty, truncated, or
+            not in a format ``torch.save`` writes.
+    """
+    import zipfile
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'{what} must be a file path, got '
+                        f'{type(path).__name__}: {path!r}')
+    path = osp.expanduser(os.fspath(path))
+    if not osp.exists(path):
+        raise FileNotFoundError(f'{what} {path!r} can not be found (no such '
+                                f'file); {EXPECTED_CHECKPOINT}')
+    if osp.isdir(path):
+        raise CheckpointFileError(f'{what} {path!r} is a directory; '
+                                  f'{EXPECTED_CHECKPOINT}')
+    size = osp.getsize(path)
+    if size == 0:
+        raise CheckpointFileError(
+            f'{what} {path!r} is empty (0 bytes): an interrupted download '
+            f'or copy? {EXPECTED_CHECKPOINT}')
+    with open(path, 'rb') as f:
+        head = f.read(64)
+    if head.startswith(_ZIP_MAGIC):
+        if not zipfile.is_zipfile(path):
+            raise CheckpointFileError(
+                f'{what} {path!r} is truncated: a zip archive ({size} bytes) '
+                f'without its end (the download, copy or save stopped '
+                f'early); {EXPECTED_CHECKPOINT}')
+        return path
+    if head[0] == _PICKLE_PROTO:
+        return path  # legacy format; a truncated one fails in the loader
+    shown = head[:32]
+    kind = ('text' if all(32 <= b < 127 or b in b'\t\r\n' for b in shown)
+            else 'an unknown format')
+    raise CheckpointFileError(
+        f'{what} {path!r} is not a PyTorch checkpoint: it starts with '
+        f'{shown!r} ({kind}); {EXPECTED_CHECKPOINT}')
+
+
+def unreadable_checkpoint(path: str, err: BaseException,
+                          what: str = 'checkpoint') -> CheckpointFileError:
+    """The :class:`CheckpointFileError` for a file a loader failed on (for
+    errors other than a refused global, which stays
+    :class:`pickle.UnpicklingError`)."""
+    return CheckpointFileError(
+        f'{what} {path!r} cannot be read: {type(err).__name__}: {err} '
+        f'(truncated or corrupt?); {EXPECTED_CHECKPOINT}')
+
+
+def check_checkpoint_dict(obj: Any, path: str,
+                          what: str = 'checkpoint') -> Any:
+    """Raise :class:`CheckpointFileError` unless the loaded ``obj`` is a
+    dict; return it."""
+    if not isinstance(obj, dict):
+        raise CheckpointFileError(
+            f'{what} {path!r} holds a {type(obj).__name__}, not a dict; '
+            f'{EXPECTED_CHECKPOINT}')
+    return obj
+
+
 def load_mmengine_checkpoint(filename: str, map_location: Any = None) -> Any:
     """Read a local checkpoint file weights-only, mmengine's types allowed.
 
@@ -174,15 +270,24 @@ def load_mmengine_checkpoint(filename: str, map_location: Any = None) -> Any:
 
     Raises:
         FileNotFoundError: no such file.
+        CheckpointFileError: the file is empty, truncated, not a PyTorch
+            checkpoint or does not hold a dict (see
+            :func:`check_checkpoint_file`).
         pickle.UnpicklingError: the file needs another global (a class or a
             function outside the allow-list); nothing from it was called.
     """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return compat.load_weights_only(
-        filename, map_location=map_location,
-        safe_globals=mmengine_checkpoint_safe_globals())
+    filename = check_checkpoint_file(filename)
+    try:
+        obj = compat.load_weights_only(
+            filename, map_location=map_location,
+            safe_globals=mmengine_checkpoint_safe_globals())
+    except pickle.UnpicklingError as err:
+        if 'weights' in str(err).lower() or 'global' in str(err).lower():
+            raise  # a refused global: the file asks to run code
+        raise unreadable_checkpoint(filename, err) from err
+    except (EOFError, OSError, RuntimeError, KeyError, ValueError) as err:
+        raise unreadable_checkpoint(filename, err) from err
+    return check_checkpoint_dict(obj, filename)
 
 
 def load_from_local_weights_only(filename: str, map_location: Any = None):

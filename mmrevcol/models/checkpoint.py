@@ -22,6 +22,7 @@ top-down levels the classifier did not build; ``fill_from`` names a second
 checkpoint (the pre-trained one the classifier started from) that supplies
 exactly the keys the first lacks. The log says which keys came from where.
 """
+import os
 import re
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
@@ -78,7 +79,8 @@ def summarize_keys(keys: Iterable[str], limit: int = 12) -> str:
     return ', '.join(items) if items else 'none'
 
 
-def read_backbone_state_dict(checkpoint: str, prefix: str = 'backbone.'
+def read_backbone_state_dict(checkpoint: str, prefix: str = 'backbone.',
+                             what: str = 'init_cfg.checkpoint'
                              ) -> Tuple[Dict[str, torch.Tensor], str]:
     """Read the backbone entries of a checkpoint file.
 
@@ -87,16 +89,46 @@ def read_backbone_state_dict(checkpoint: str, prefix: str = 'backbone.'
     whole model (keys under ``prefix``, other keys ignored) or the backbone
     alone (no key under ``prefix``); ``module.`` wrappers are stripped.
 
+    Args:
+        checkpoint (str): Path or URL.
+        prefix (str): Prefix of the backbone keys. Defaults to
+            ``'backbone.'``.
+        what (str): How errors name the file. Defaults to
+            ``'init_cfg.checkpoint'``.
+
     Returns:
         tuple: ``(state_dict, description)``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointFileError: empty, truncated, text or non-dict files
+            (:mod:`mmrevcol.engine.checkpoint_compat`).
     """
-    from ..converters.revcol import find_state_dict, read_checkpoint
+    from ..converters.revcol import (ConversionError, find_state_dict,
+                                     read_checkpoint)
+    from ..engine.checkpoint_compat import (CheckpointFileError,
+                                            check_checkpoint_dict,
+                                            check_checkpoint_file,
+                                            unreadable_checkpoint)
+    if not isinstance(checkpoint, (str, os.PathLike)) or not checkpoint:
+        raise TypeError(f'{what} must be a checkpoint path or URL, got '
+                        f'{checkpoint!r}')
+    checkpoint = os.fspath(checkpoint)
     if '://' in checkpoint:
         from mmengine.runner.checkpoint import CheckpointLoader
         obj = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     else:
-        obj = read_checkpoint(checkpoint)[0]
-    state, _, _ = find_state_dict(obj)
+        check_checkpoint_file(checkpoint, what)
+        try:
+            obj = read_checkpoint(checkpoint)[0]
+        except ConversionError as err:  # the loader failed on the file
+            raise unreadable_checkpoint(checkpoint, err.__cause__ or err,
+                                        what) from err
+    check_checkpoint_dict(obj, checkpoint, what)
+    try:
+        state, _, _ = find_state_dict(obj)
+    except ConversionError as err:
+        raise CheckpointFileError(f'{what} {checkpoint!r}: {err}') from err
     plain = {}
     for key, value in state.items():
         key = str(key)
@@ -127,6 +159,10 @@ def plan_backbone_load(backbone: nn.Module,
     Returns:
         tuple: The state dict to load and the :class:`LoadReport`.
     """
+    upgrade = getattr(backbone, 'upgrade_state_dict', None)
+    if upgrade is not None:  # names of older state-dict versions
+        state = upgrade(state)
+        fill = None if fill is None else upgrade(fill)
     own = set(backbone.state_dict().keys())
     unbuilt = tuple(getattr(backbone, 'unbuilt_key_prefixes', lambda: ())())
     pattern = getattr(backbone, 'finetune_only_pattern', None)
@@ -155,13 +191,31 @@ def plan_backbone_load(backbone: nn.Module,
                               unexpected)
 
 
+def shape_mismatches(backbone: nn.Module, state: Dict[str, torch.Tensor]
+                     ) -> List[Tuple[str, tuple, tuple]]:
+    """``(key, checkpoint shape, backbone shape)`` of every entry of
+    ``state`` whose shape differs from the backbone's, in the backbone's
+    key order. Keys the backbone resizes itself when it loads them
+    (``KEYS_RESIZED_ON_LOAD``, e.g. RevColV2's position embeddings of another
+    input size) are not mismatches."""
+    out = []
+    resized = set(getattr(backbone, 'KEYS_RESIZED_ON_LOAD', ()))
+    for key, own in backbone.state_dict().items():
+        if key in resized:
+            continue
+        if key in state and tuple(state[key].shape) != tuple(own.shape):
+            out.append((key, tuple(state[key].shape), tuple(own.shape)))
+    return out
+
+
 def load_backbone_checkpoint(backbone: nn.Module,
                              checkpoint: str,
                              prefix: str = 'backbone.',
                              fill_from: Optional[str] = None,
                              fill_prefix: Optional[str] = None,
                              strict: bool = True,
-                             logger='current') -> LoadReport:
+                             logger='current',
+                             what: str = 'init_cfg.checkpoint') -> LoadReport:
     """Load a checkpoint into a column backbone under the key policy of
     this module.
 
@@ -178,19 +232,43 @@ def load_backbone_checkpoint(backbone: nn.Module,
         strict (bool): Raise :class:`CheckpointKeyError` on missing or
             unexpected keys (True, default) or only warn.
         logger: mmengine logger for the report. Defaults to ``'current'``.
+        what (str): How errors name ``checkpoint`` (the argument or config
+            key it came from). Defaults to ``'init_cfg.checkpoint'``.
 
     Returns:
         LoadReport: Which keys came from where.
     """
-    state, what = read_backbone_state_dict(checkpoint, prefix)
+    arg = what
+    state, what = read_backbone_state_dict(checkpoint, prefix, arg)
     fill = None
     if fill_from:
         fill, fill_what = read_backbone_state_dict(
-            fill_from, prefix if fill_prefix is None else fill_prefix)
+            fill_from, prefix if fill_prefix is None else fill_prefix,
+            'init_cfg.fill_from')
     merged, report = plan_backbone_load(backbone, state, fill)
     report = report._replace(source=what + (f'; fill: {fill_what}'
                                             if fill_from else ''))
     name = type(backbone).__name__
+    if not report.loaded and not report.filled and state:
+        raise CheckpointKeyError(
+            f'{name}: {arg} {checkpoint!r} holds no key of '
+            f'this backbone (its first keys: '
+            f'{", ".join(sorted(state)[:3])}): not a {name} checkpoint, or '
+            f'its backbone keys sit under another prefix than {prefix!r} '
+            f'(set init_cfg.prefix). Official RevCol (V1) checkpoints go '
+            f'through tools/model_converters/revcol_converter.py first.')
+    mismatched = shape_mismatches(backbone, merged)
+    if mismatched:
+        key, theirs, ours = mismatched[0]
+        hint = (' (depthwise kernels: pad them with '
+                'tools/model_converters/revcol_converter.py --kernel-size)'
+                if 'depthwise' in key else '')
+        raise CheckpointKeyError(
+            f'{name}: {arg} {checkpoint!r} is for another arch '
+            f'size: {len(mismatched)} keys have other shapes, the first is '
+            f'{key}: {theirs} in the checkpoint, {ours} in this backbone'
+            f'{hint}. Set model.backbone.arch to the checkpoint\'s arch, or '
+            f'use the checkpoint of this arch.')
     if report.missing or report.unexpected:
         lines = [f'{name}: the checkpoint does not fit the backbone '
                  f'({checkpoint}'

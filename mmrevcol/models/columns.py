@@ -192,6 +192,56 @@ class RevColumn(nn.Module):
         return prev
 
 
+#: State-dict version of both backbones (torch's ``Module._version``,
+#: recorded by ``state_dict()``; a state dict without one is version 1).
+STATE_DICT_VERSION = 2
+
+#: The one key map, applied when a state dict older than the version of a
+#: rule is loaded: ``(version, old name pattern, new name)``, on keys
+#: relative to the backbone. Version 2 (issue 11): the ConvNeXt layer scale
+#: of RevCol blocks is mmcv's ``LayerScale`` (``gamma`` stays the name of
+#: the column shortcut scales, as in both papers) and the block MLPs of
+#: both backbones are mmcv's ``FFN``.
+KEY_MAP: Tuple[Tuple[int, 're.Pattern', str], ...] = (
+    (2, re.compile(r'((?:^|\.)blocks\.\d+)\.gamma$'),
+     r'\1.layer_scale.weight'),
+    (2, re.compile(r'((?:^|\.)blocks\.\d+\.mlp)\.fc1\.'), r'\1.layers.0.0.'),
+    (2, re.compile(r'((?:^|\.)blocks\.\d+\.mlp)\.fc2\.'), r'\1.layers.1.'),
+)
+
+
+def upgrade_key(key: str, version: Optional[int] = None) -> str:
+    """Today's name of a backbone state-dict key saved at ``version``.
+
+    Args:
+        key (str): A key relative to the backbone (``columns.0....``).
+        version (int, optional): The state-dict version the key was saved
+            with; None (unknown) means 1. The old patterns match no current
+            name, so upgrading a current key returns it unchanged.
+
+    Returns:
+        str: The key under :data:`STATE_DICT_VERSION`.
+    """
+    version = 1 if version is None else version
+    for since, pattern, new in KEY_MAP:
+        if version < since:
+            key = pattern.sub(new, key)
+    return key
+
+
+def upgrade_state_dict(state_dict: dict, prefix: str = '',
+                       version: Optional[int] = None) -> None:
+    """Rename the keys under ``prefix`` of ``state_dict`` in place with
+    :func:`upgrade_key` (``version``: see there)."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        new = prefix + upgrade_key(key[len(prefix):], version)
+        if new != key:
+            if new in state_dict:
+                raise KeyError(f'state dict has both {key!r} (version '
+                               f'{version or 1} name) and {new!r}')
+            state_dict[new] = state_dict.pop(key)
+
+
 _COLUMN_PARAM = re.compile(r'^columns\.(\d+)\.(.*)$')
 _LEVEL_PARAM = re.compile(r'^levels\.(\d+)\.blocks\.(\d+)\.')
 _LEVEL_ANY = re.compile(r'^(?:levels|gamma)\.?(\d+)')
@@ -229,6 +279,35 @@ class ColumnBackboneMixin:
             raise ValueError(f'{name} must be an int >= {minimum}, got '
                              f'{value!r}')
         return value
+
+    @staticmethod
+    def _check_bool(name, value) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError(f'{name} must be a bool (True or False), got '
+                            f'{value!r} ({type(value).__name__})')
+        return value
+
+    @staticmethod
+    def _check_rate(name, value, meaning) -> float:
+        """A number in ``[0, 1)`` (``meaning`` says what it is)."""
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not 0 <= value < 1):
+            raise ValueError(f'{name} must be a float in [0, 1) '
+                             f'({meaning}), got {value!r}')
+        return float(value)
+
+    @staticmethod
+    def _check_positive_ints(name, values, length=None) -> Tuple[int, ...]:
+        """A sequence of ints > 0 (of ``length`` entries when given)."""
+        ok = isinstance(values, (list, tuple)) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0
+            for v in values)
+        if not ok or (length is not None and len(values) != length):
+            count = '' if length is None else f'{length} '
+            raise ValueError(f'{name} must be {count}positive ints'
+                             + (', one per level' if length else '')
+                             + f', got {values!r}')
+        return tuple(values)
 
     @staticmethod
     def _check_out_indices(out_indices) -> Tuple[int, ...]:
@@ -344,11 +423,27 @@ class ColumnBackboneMixin:
             strict=cfg.get('strict', True))
         self._is_init = True
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    #: State-dict version (:data:`STATE_DICT_VERSION`).
+    _version = STATE_DICT_VERSION
+
+    def upgrade_state_dict(self, state_dict: dict,
+                           version: Optional[int] = None) -> dict:
+        """A copy of a backbone state dict (keys without prefix) with the
+        key names of :data:`STATE_DICT_VERSION` (see :data:`KEY_MAP`)."""
+        out = dict(state_dict)
+        upgrade_state_dict(out, '', version)
+        return out
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              *args, **kwargs):
         # a checkpoint with backbone weights (load_from, resume, our loader)
         if any(k.startswith(prefix) for k in state_dict):
             self._weights_pending = False
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # older names; torch loads the children after this call, so the
+        # renamed keys reach them
+        upgrade_state_dict(state_dict, prefix, local_metadata.get('version'))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      *args, **kwargs)
 
     def check_weights_loaded(self) -> None:
         """Raise if ``init_cfg`` asked for pre-trained weights
@@ -397,12 +492,16 @@ class ColumnBackboneMixin:
 
     @property
     def num_layers(self) -> int:
-        """Number of layer depths: embeddings, blocks, head side."""
-        deepest = 0
-        for c in range(len(self.columns)):
-            deepest = max(deepest, self.column_base(c) +
-                          self._level_block_offsets(c)['total'])
-        return deepest + 2
+        """Number of layer depths: embeddings, blocks, head side (fixed by
+        the arch, computed once)."""
+        cached = self.__dict__.get('_num_layers')
+        if cached is None:
+            deepest = 0
+            for c in range(len(self.columns)):
+                deepest = max(deepest, self.column_base(c) +
+                              self._level_block_offsets(c)['total'])
+            cached = self.__dict__['_num_layers'] = deepest + 2
+        return cached
 
     def _extra_layer_depth(self, name: str) -> Optional[int]:
         """Depth of backbone parameters outside the columns and embeddings

@@ -44,6 +44,7 @@ cost is one column's states (a few MB: no block activations) per kept
 column.
 """
 import contextlib
+import logging
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import torch
@@ -329,6 +330,9 @@ class _ReversibleColumns(torch.autograd.Function):
             stages, {0: ctx.needs_input_grad[3], **ctx.input_grads})
         grad_x = None
         c = len(cols) - 1
+        # device-side finiteness flags of every rebuilt state, checked with
+        # one sync after the walk (see _check_rebuilt_finite)
+        rebuilt_flags: List[RebuiltFlag] = []
         with torch.enable_grad(), _autocast_restored(autocast_state):
             for k in range(len(stages) - 1, -1, -1):
                 stage = stages[k]
@@ -344,7 +348,8 @@ class _ReversibleColumns(torch.autograd.Function):
                                and stage.bridge is not None else None)
                     y, g, gs = _column_backward(
                         col, s, y, g, known, need_in[k],
-                        c > 0 and need_out[c - 1], rng, c, devices, project)
+                        c > 0 and need_out[c - 1], rng, c, devices, project,
+                        rebuilt_flags)
                     grad_s = _add(grad_s, gs)
                     c -= 1
                 if not need_in[k]:
@@ -367,17 +372,79 @@ class _ReversibleColumns(torch.autograd.Function):
                          for gi, leaf in zip(g, leaves)]
                 else:
                     grad_x = grad_s
+        _check_rebuilt_finite(rebuilt_flags, saved, len(cols))
         return None, None, None, grad_x
+
+
+class RebuiltFlag(NamedTuple):
+    """A 0-dim bool tensor on the states' device: whether the inverse of
+    ``column``'s ``level`` rebuilt an all-finite state of the column before
+    it."""
+    finite: torch.Tensor
+    column: int
+    level: int
+
+
+class NonFiniteReconstructionError(FloatingPointError):
+    """The reversible backward rebuilt a non-finite state from finite
+    forward states (see :func:`_check_rebuilt_finite`)."""
+
+
+def _all_finite(t: torch.Tensor) -> torch.Tensor:
+    """0-dim bool tensor on ``t``'s device; no host sync."""
+    return torch.isfinite(t).all()
+
+
+def _check_rebuilt_finite(flags: Sequence[RebuiltFlag],
+                          saved: Sequence[torch.Tensor],
+                          num_columns: int) -> None:
+    """Raise :class:`NonFiniteReconstructionError` when a rebuilt state is
+    non-finite although every state the forward saved is finite.
+
+    The per-level flags are computed on the device as the backward goes;
+    this is the one host sync (``.item()``) of the check, once per
+    backward. A non-finite forward (a NaN loss, an inf input) is left to
+    the training loop's own guard
+    (:class:`~mmrevcol.engine.hooks.NonFiniteGuardHook`): rebuilding from
+    non-finite states is then expected.
+    """
+    if not flags:
+        return
+    rebuilt_ok = torch.stack([f.finite for f in flags])
+    device = rebuilt_ok.device
+    forward_ok = torch.stack([_all_finite(t).to(device) for t in saved
+                              if t.numel()]).all() if saved else \
+        torch.ones((), dtype=torch.bool, device=device)
+    if not bool((forward_ok & ~rebuilt_ok.all()).item()):
+        return
+    # failure path only: find the first state rebuilt non-finite (the
+    # backward walks from the last column down, so it is where the
+    # reconstruction broke; the columns below inherit it)
+    first = flags[int((~rebuilt_ok).nonzero()[0].item())]
+    raise NonFiniteReconstructionError(
+        f'the reversible backward rebuilt a non-finite state at column '
+        f'{first.column} level {first.level} (columns of {num_columns} '
+        f'counted from 0; the level-{first.level} state of column '
+        f'{first.column - 1}) from finite forward states: the inverse '
+        f'x_prev = (x - F(x_same, prev)) / gamma overflowed (an F whose '
+        f'recompute overflows under fp16/bf16 autocast, or shortcut scales '
+        f'gamma at their clamp). The gradients of this step would be wrong; '
+        f'train this backbone with reversible=False, a smaller '
+        f'keep_states_every (1 keeps every column, rebuilding none), or in '
+        f'fp32.')
 
 
 def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
                      known_prev: States, need_s: bool, need_prev: bool, rng,
-                     c: int, devices, project=None):
+                     c: int, devices, project=None,
+                     rebuilt_flags: Optional[List[RebuiltFlag]] = None):
     """Rebuild the previous column's states and back-propagate one column.
 
     ``need_s`` / ``need_prev``: whether the gradients of the column input /
     the previous states are needed (None is returned for them otherwise).
     ``project``: see :func:`~mmrevcol.models.columns.invert_level`.
+    ``rebuilt_flags``: a :class:`RebuiltFlag` is appended for every
+    rebuilt state (a device tensor; nothing is synced here).
     Returns the previous states (detached), their gradients and the gradient
     of the column input ``s``.
     """
@@ -401,6 +468,9 @@ def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
                 with torch.no_grad():
                     prev[i] = invert_level(
                         y[i], f, gamma, project).requires_grad_(need_prev)
+                if rebuilt_flags is not None:
+                    rebuilt_flags.append(
+                        RebuiltFlag(_all_finite(prev[i].detach()), c, i))
             out = f + gamma * prev[i]
         if g[i] is not None and out.requires_grad:
             torch.autograd.backward(out, g[i])
@@ -546,3 +616,55 @@ def reconstruction_errors(stages: Sequence[ColumnStage],
                 ref = max(ref, b.float().abs().max().item())
         errors.append(err / max(ref, 1e-12))
     return errors[::-1]
+
+
+def compile_column_levels(columns: Sequence[RevColumn],
+                          compile_levels=False,
+                          who: str = 'compile_levels') -> bool:
+    """Compile every level function ``F`` of ``columns`` in place with
+    :func:`torch.compile` (:func:`~mmrevcol.utils.compat.compile_module`).
+
+    The reversible engine is a custom ``autograd.Function`` whose backward
+    re-runs each level with grad: compiling the whole model (mmengine's
+    ``compile=True``) traces the forward around the function (dynamo breaks
+    the graph there) but leaves that recomputation eager. Compiling the
+    levels themselves makes both the forward and the recomputation (and
+    evaluation, which mmengine does not compile) run compiled code; dynamo
+    keeps one graph per grad mode, so the no-grad forward and the with-grad
+    recomputation are separate graphs of the same function. Dynamo's
+    per-function recompile limit is raised to fit every level
+    (:func:`~mmrevcol.utils.compat.raise_recompile_limit`).
+
+    Args:
+        columns (Sequence[RevColumn]): The columns.
+        compile_levels (bool | dict): False/None: nothing; True: default
+            :func:`torch.compile` options; a dict: its keyword arguments
+            (e.g. ``dict(backend='aot_eager')``).
+        who (str): The argument's name in messages.
+
+    Returns:
+        bool: Whether the levels were compiled. Where this torch cannot
+        (:func:`~mmrevcol.utils.compat.compile_skip_reason`), a warning says
+        why and the levels stay eager.
+    """
+    if compile_levels is None or compile_levels is False:
+        return False
+    if compile_levels is True:
+        compile_levels = {}
+    if not isinstance(compile_levels, dict):
+        raise TypeError(f'{who} must be a bool or a dict of torch.compile '
+                        f'options, got {compile_levels!r}')
+    reason = compat.compile_skip_reason(
+        compile_levels.get('backend', 'inductor'), None)
+    if reason is not None:
+        from mmengine.logging import print_log
+        print_log(f'{who} skipped: {reason}; the levels run eagerly',
+                  'current', logging.WARNING)
+        return False
+    levels = [level for col in columns for level in col.levels
+              if level is not None]
+    # a version per level and grad mode (and train/eval) at most
+    compat.raise_recompile_limit(4 * len(levels))
+    for level in levels:
+        compat.compile_module(level, **compile_levels)
+    return True

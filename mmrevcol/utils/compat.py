@@ -16,12 +16,18 @@ newer torch API                             here
 with ``(object, 'module.name')`` (2.6)      :func:`load_weights_only`
 ``with torch.device('meta')`` (2.0)         :func:`default_device`,
                                             :func:`meta_device`
+``nn.Module.compile`` and a dynamo that     :func:`compile_skip_reason`,
+traces ``autograd.Function`` (2.1)          :func:`compile_module`
+``dynamo.config.recompile_limit`` (2.6;     :func:`raise_recompile_limit`
+``cache_size_limit`` before)
 ==========================================  ==================================
 """
 import _compat_pickle
 import inspect
 import pickle
 import re
+import shutil
+import sys
 import types
 from collections import Counter, OrderedDict
 from typing import (Any, Callable, ContextManager, Dict, Iterable, List,
@@ -299,3 +305,100 @@ def load_weights_only(f: Any,
     allowed.update(_global_name(entry) for entry in entries)
     return torch.load(f, map_location=map_location, weights_only=False,
                       pickle_module=restricted_pickle_module(allowed))
+
+
+# ------------------------------------------------------------ torch.compile
+#: The oldest torch whose ``torch.compile`` mmrevcol uses: ``nn.Module.compile``
+#: and a dynamo that handles (graph-breaks cleanly around) a custom
+#: ``autograd.Function`` such as the reversible engine's.
+MIN_COMPILE_TORCH = (2, 1)
+
+
+def compile_skip_reason(backend: str = 'inductor',
+                        device: Optional[str] = 'cpu') -> Optional[str]:
+    """Why ``torch.compile`` cannot be used here, or None when it can.
+
+    Args:
+        backend (str): The ``torch.compile`` backend. ``'inductor'`` on the
+            CPU also needs a C++ compiler on ``PATH``. Defaults to
+            ``'inductor'``.
+        device (str | None): ``'cpu'`` or ``'cuda'``, the device the
+            compiled code runs on; None: not known yet (the C++ compiler is
+            not checked). Defaults to ``'cpu'``.
+
+    Returns:
+        str | None: A sentence naming what is missing (the torch version,
+        the Python version, the compiler), to print as the reason of a skip.
+    """
+    if TORCH_VERSION < MIN_COMPILE_TORCH or not hasattr(
+            torch.nn.Module, 'compile'):
+        return (f'torch.compile of RevCol needs torch >= '
+                f'{".".join(map(str, MIN_COMPILE_TORCH))} '
+                f'(nn.Module.compile), got torch '
+                f'{".".join(map(str, TORCH_VERSION))}')
+    try:
+        import torch._dynamo as dynamo
+    except Exception as err:  # pragma: no cover - broken install
+        return f'torch._dynamo cannot be imported: {err}'
+    supported = getattr(dynamo, 'is_dynamo_supported', lambda: True)
+    if not supported():
+        return (f'torch {torch.__version__} has no torch.compile (dynamo) '
+                f'for Python {sys.version_info[0]}.{sys.version_info[1]}')
+    on_cpu = device is not None and str(device).split(':')[0] == 'cpu'
+    if backend == 'inductor' and on_cpu and not any(
+            shutil.which(c) for c in ('g++', 'c++', 'clang++')):
+        return ("torch.compile(backend='inductor') on the CPU needs a C++ "
+                'compiler (g++, c++ or clang++) on PATH; none was found')
+    return None
+
+
+def compile_module(module: torch.nn.Module, **options) -> None:
+    """Compile ``module``'s forward in place with :func:`torch.compile`
+    (``module.compile(**options)``): parameters, state-dict keys and hooks
+    stay as they are.
+
+    Args:
+        module (nn.Module): The module.
+        **options: :func:`torch.compile` keyword arguments (``backend``,
+            ``mode``, ``dynamic``, ...).
+
+    Raises:
+        RuntimeError: :func:`compile_skip_reason` gives a reason.
+    """
+    reason = compile_skip_reason(options.get('backend', 'inductor'), None)
+    if reason is not None:
+        raise RuntimeError(reason)
+    module.compile(**options)
+
+
+def raise_recompile_limit(count: int) -> int:
+    """Let dynamo keep at least ``count`` compiled versions of one function.
+
+    Dynamo caches compiled code per Python function (code object) and falls
+    back to eager once a function has ``recompile_limit`` versions (8 on
+    newer torch; ``cache_size_limit`` on older torch): the level functions
+    of a column backbone are one function run on dozens of modules that
+    differ in structure (a level with or without a previous-column input,
+    its drop-path rate) and in grad mode (the reversible forward runs them
+    without grad, its backward with grad), so beyond the limit most levels
+    would silently run eagerly. Never lowers a limit.
+
+    Args:
+        count (int): The number of versions needed.
+
+    Returns:
+        int: The per-function limit now in force.
+    """
+    import torch._dynamo.config as config
+    limit = 0
+    for per_function, accumulated in (
+            ('recompile_limit', 'accumulated_recompile_limit'),
+            ('cache_size_limit', 'accumulated_cache_size_limit')):
+        if hasattr(config, per_function):
+            limit = max(getattr(config, per_function), count)
+            setattr(config, per_function, limit)
+            if hasattr(config, accumulated):
+                setattr(config, accumulated,
+                        max(getattr(config, accumulated), limit))
+            break
+    return limit

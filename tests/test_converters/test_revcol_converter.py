@@ -66,8 +66,9 @@ def to_official(state_dict, settings):
         rest = re.sub(r'^(up2?)\.norm\.', r'fusion.\1.channel_reschedule.1.',
                       rest)
         rest = rest.replace('.depthwise_conv.', '.dwconv.')
-        rest = rest.replace('.mlp.fc1.', '.pwconv1.')
-        rest = rest.replace('.mlp.fc2.', '.pwconv2.')
+        rest = rest.replace('.mlp.layers.0.0.', '.pwconv1.')
+        rest = rest.replace('.mlp.layers.1.', '.pwconv2.')
+        rest = re.sub(r'\.layer_scale\.weight$', '.gamma', rest)
         out[f'subnet{j}.level{lvl}.{rest}'] = value
     device = next(iter(state_dict.values())).device
     for lvl, c in enumerate(settings['channels']):
@@ -494,7 +495,7 @@ def test_incomplete_checkpoint_is_an_error(workdir):
     before = files_snapshot(workdir)
     with pytest.raises(ConversionError, match='lacks 2 parameters') as err:
         convert_checkpoint(str(workdir / 'part.pth'), str(workdir / 'o.pth'))
-    assert 'columns.2.levels.2.blocks.1.mlp.fc2.weight' in str(err.value)
+    assert 'columns.2.levels.2.blocks.1.mlp.layers.1.weight' in str(err.value)
     assert 'columns.1.gamma3' in str(err.value)
     _assert_untouched(workdir, before)
     torch.save({'model': {'something.else': torch.zeros(1)}},

@@ -22,11 +22,11 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import mmrevcol  # noqa: F401  (registration)
-from mmrevcol.analysis.complexity import (dummy_data_batch,
+from analysis_lib.complexity import (dummy_data_batch,
                                           format_complexity, get_complexity,
                                           load_model, normalize_shape,
                                           sdpa_flop_jit)
-from mmrevcol.analysis.speed import (LatencyResult, benchmark_config,
+from analysis_lib.speed import (LatencyResult, benchmark_config,
                                      format_latency, measure_latency)
 from mmrevcol.datasets.toy import coco_metainfo, make_toy_data
 from mmrevcol.models.backbones.revcol import RevCol  # noqa: F401
@@ -258,11 +258,11 @@ def test_window_detector_equals_global_when_window_covers_image():
 PAPER = {
     # config: (arch, embed_dims, drop path, epochs, batch, lr, milestones,
     #          paper params (Table 4), detector type)
-    'mask_rcnn_revcolv2_b_coco.py':
+    'revcolv2-b_mask-rcnn_8xb4-50e_coco.py':
     ('base', 416, 0.2, 50, 32, 1e-4, [44, 48], 119e6, 'MaskRCNN'),
-    'mask_rcnn_revcolv2_l_coco.py':
+    'revcolv2-l_mask-rcnn_8xb4-50e_coco.py':
     ('large', 672, 0.3, 50, 32, 1e-4, [44, 48], 363e6, 'MaskRCNN'),
-    'cascade_mask_rcnn_revcolv2_b_coco.py':
+    'revcolv2-b_cascade-mask-rcnn_16xb4-100e_coco.py':
     ('base', 416, 0.2, 100, 64, 1e-4, [89, 96], 156e6, 'CascadeRCNN'),
 }
 
@@ -276,7 +276,7 @@ def _gpus_for(cfg, batch):
 @pytest.mark.parametrize('name', sorted(PAPER))
 def test_paper_configs_follow_app_b5_and_build(name):
     arch, dims, dpr, epochs, batch, lr, milestones, paper, det = PAPER[name]
-    cfg = Config.fromfile(osp.join(CONFIGS, name))
+    cfg = Config.fromfile(osp.join(CONFIGS, 'revcolv2', name))
     m = cfg.model
     assert m.type == det
     assert m.neck is None
@@ -335,7 +335,8 @@ def test_paper_configs_follow_app_b5_and_build(name):
 
 
 def test_layer_decay_optimizer_on_detector():
-    cfg = Config.fromfile(osp.join(CONFIGS, 'mask_rcnn_revcolv2_b_coco.py'))
+    cfg = Config.fromfile(osp.join(CONFIGS, 'revcolv2',
+                                   'revcolv2-b_mask-rcnn_8xb4-50e_coco.py'))
     model = _build(v2_model_cfg(False))
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     lrs = {}

@@ -12,15 +12,15 @@ from mmengine.registry import DefaultScope
 
 import mmrevcol  # noqa: F401  (registers RevColV2 and the constructor)
 from mmrevcol.datasets.toy import IMAGENET_CLASSES, make_toy_data
-from mmrevcol.model_index import build_model, count_parameters
+from mmrevcol.apis import build_model, count_parameters
 from mmrevcol.models import RevColV2
 
 from tests.helpers import data_root_options, run_tool
 from tests.helpers import ROOT
 
 REPO = ROOT
-CFG_B = osp.join(REPO, 'configs', 'revcolv2_b_in1k.py')
-CFG_L = osp.join(REPO, 'configs', 'revcolv2_l_in1k.py')
+CFG_B = osp.join(REPO, 'configs', 'revcolv2', 'revcolv2-b_8xb128-100e_in1k.py')
+CFG_L = osp.join(REPO, 'configs', 'revcolv2', 'revcolv2-l_8xb128-50e_in1k.py')
 CFG_TOY = osp.join(REPO, 'configs', 'toy', 'revcolv2_toy_imagenet.py')
 
 

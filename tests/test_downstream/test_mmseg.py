@@ -54,8 +54,8 @@ def test_register_everywhere_refuses_a_different_class_under_a_used_name():
         installed_registries('NOPE')
 
 
-def tiny_upernet_cfg(name='upernet_revcolv2_b_ade20k.py'):
-    cfg = Config.fromfile(osp.join(CONFIGS, name))
+def tiny_upernet_cfg(name='revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py'):
+    cfg = Config.fromfile(osp.join(CONFIGS, 'revcolv2', name))
     cfg.model.backbone.arch = dict(TINY_V2)
     cfg.model.backbone.img_size = 64
     cfg.model.decode_head.in_channels = [32] * 4
@@ -88,13 +88,13 @@ def seg_batch(n=2, hw=(64, 64), num_classes=150):
     return dict(inputs=inputs, data_samples=samples)
 
 
-@pytest.mark.parametrize('name', ['upernet_revcolv2_b_ade20k.py',
-                                  'upernet_revcolv2_l_ade20k.py'])
+@pytest.mark.parametrize('name', ['revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py',
+                                  'revcolv2-l_upernet_8xb2-160k_ade20k-512x512.py'])
 def test_upernet_configs_load_and_build(name):
-    cfg = Config.fromfile(osp.join(CONFIGS, name))
+    cfg = Config.fromfile(osp.join(CONFIGS, 'revcolv2', name))
     assert cfg.model.backbone.type == 'RevColV2'
     assert cfg.model.get('neck') is None
-    dims = 416 if '_b_' in name else 672
+    dims = 416 if 'revcolv2-b_' in name else 672
     assert cfg.model.decode_head.in_channels == [dims] * 4
     assert cfg.model.auxiliary_head.in_channels == dims
     # RevColV2 (arXiv 2309.01005) App. B.4
@@ -114,12 +114,12 @@ def test_upernet_configs_load_and_build(name):
 
 
 @pytest.mark.parametrize('name,dims,params', [
-    ('upernet_revcolv2_b_in22k_ade20k-640.py', 416, 101e6),
-    ('upernet_revcolv2_l_in22k_ade20k-640.py', 672, 342e6)])
+    ('revcolv2-b_in22k-pre_upernet_8xb2-160k_ade20k-640x640.py', 416, 101e6),
+    ('revcolv2-l_in22k-pre_upernet_8xb2-160k_ade20k-640x640.py', 672, 342e6)])
 def test_upernet_640_configs_follow_the_paper(name, dims, params):
     """The ImageNet-22K UperNet rows of RevColV2 (arXiv 2309.01005) Table 3:
     640x640 inputs (sec. 3.1.3), the one UperNet setting of App. B.4."""
-    cfg = Config.fromfile(osp.join(CONFIGS, name))
+    cfg = Config.fromfile(osp.join(CONFIGS, 'revcolv2', name))
     crop = (640, 640)
     model = cfg.model
     assert model.backbone.type == 'RevColV2'
@@ -150,11 +150,11 @@ def test_upernet_640_configs_follow_the_paper(name, dims, params):
     from mmseg.registry import MODELS
     init_default_scope('mmseg')
     counts = {}
-    for size, path in ((640, name), (512, name.replace('_in22k', '')
-                                     .replace('-640', ''))):
+    for size, path in ((640, name), (512, name.replace('_in22k-pre', '')
+                                     .replace('640x640', '512x512'))):
         with torch.device('meta'):
             seg = MODELS.build(
-                Config.fromfile(osp.join(CONFIGS, path)).model)
+                Config.fromfile(osp.join(CONFIGS, 'revcolv2', path)).model)
         counts[size] = sum(p.numel() for p in seg.backbone.parameters())
     # the same backbone as at 512 but for its two 40x40 position grids
     assert counts[640] - counts[512] == 2 * (40 * 40 - 32 * 32) * dims

@@ -12,14 +12,14 @@ from mmengine.structures import PixelData
 
 import mmrevcol  # noqa: F401  (registers RevColV2 and the constructor)
 from mmrevcol.datasets.toy import make_toy_data
-from mmrevcol.model_index import build_model, count_parameters
+from mmrevcol.apis import build_model, count_parameters
 
 from tests.helpers import data_root_options, run_tool
 from tests.helpers import ROOT
 
 REPO = ROOT
-CFG_B = osp.join(REPO, 'configs', 'mask2former_revcolv2_b_ade20k.py')
-CFG_L = osp.join(REPO, 'configs', 'mask2former_revcolv2_l_ade20k.py')
+CFG_B = osp.join(REPO, 'configs', 'revcolv2', 'revcolv2-b_mask2former_8xb2-160k_ade20k-640x640.py')
+CFG_L = osp.join(REPO, 'configs', 'revcolv2', 'revcolv2-l_mask2former_8xb2-160k_ade20k-640x640.py')
 CFG_TOY = osp.join(REPO, 'configs', 'toy',
                    'mask2former_revcolv2_toy_ade20k.py')
 

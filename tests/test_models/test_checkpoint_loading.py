@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS
 
 from mmrevcol import apis
-from mmrevcol.model_index import build_model
+from mmrevcol.apis import build_model
 from mmrevcol.models import RevCol, RevColV2
 from mmrevcol.models.checkpoint import (CheckpointKeyError,
                                         load_backbone_checkpoint,
@@ -144,9 +144,9 @@ def test_init_cfg_pretrained_with_fill_and_unknown_keys(tmp_path):
 
 # ---------------------------------------------------------------------------
 # the real configs: classifier (+ pre-trained) -> dense backbones
-DENSE_CONFIGS = ['upernet_revcolv2_b_ade20k.py',
-                 'mask_rcnn_revcolv2_b_coco.py',
-                 'mask2former_revcolv2_b_ade20k.py']
+DENSE_CONFIGS = ['revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py',
+                 'revcolv2-b_mask-rcnn_8xb4-50e_coco.py',
+                 'revcolv2-b_mask2former_8xb2-160k_ade20k-640x640.py']
 
 
 @pytest.fixture(scope='module')
@@ -154,7 +154,7 @@ def chain_checkpoints(tmp_path_factory):
     """A classification checkpoint written from the real ImageNet config's
     classifier (tiny arch) and the pre-trained backbone it started from."""
     root = tmp_path_factory.mktemp('chain')
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'revcolv2_b_in1k.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'revcolv2', 'revcolv2-b_8xb128-100e_in1k.py'))
     cfg.model.backbone.arch = TINY_V2
     cfg.model.head.in_channels = TINY_V2['embed_dims']
     cfg.model.backbone.init_cfg = None
@@ -172,7 +172,7 @@ def chain_checkpoints(tmp_path_factory):
 def test_dense_configs_load_the_classifier_with_no_missing_backbone_keys(
         name, chain_checkpoints):
     root, classifier, pre = chain_checkpoints
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'revcolv2', name))
     backbone_cfg = cfg.model.backbone
     assert backbone_cfg.init_cfg.type == 'Pretrained'
     assert backbone_cfg.init_cfg.checkpoint is None  # weights still to come

@@ -414,7 +414,7 @@ def test_memory_benchmark_rows_and_ratios(tmp_path):
     most, ``rev`` the least and flat in the number of columns, ``keep1``
     (every column kept) has no reconstruction error; gradient errors are
     against plain autograd."""
-    from mmrevcol.analysis import benchmark_memory, format_memory_table
+    from analysis_lib import benchmark_memory, format_memory_table
     logged = []
     results = benchmark_memory({'tiny': lambda n: v1(n)}, columns=[2, 4],
                                img_size=64, steps=1, warmup=0,

@@ -180,7 +180,7 @@ def test_memory_benchmark_frozen_rows():
     """``frozen_stages`` adds the reversible modes frozen, after the
     unfrozen ones, on the same model; ``time x`` stays relative to the
     unfrozen plain row."""
-    from mmrevcol.analysis import benchmark_memory, format_memory_table
+    from analysis_lib import benchmark_memory, format_memory_table
 
     def build(n):
         arch = dict(TINY_V2, bu_columns=n // 2, td_columns=n - n // 2)

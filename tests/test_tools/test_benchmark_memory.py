@@ -1,6 +1,6 @@
 """The closing summary of tools/analysis_tools/benchmark_memory.py names the
-column counts it measured (:func:`mmrevcol.analysis.summarize_memory`)."""
-from mmrevcol.analysis import (MemoryResult, ModeResult, columns_label,
+column counts it measured (:func:`analysis_lib.summarize_memory`)."""
+from analysis_lib import (MemoryResult, ModeResult, columns_label,
                                summarize_memory)
 
 

@@ -5,8 +5,8 @@ import os.path as osp
 import pytest
 import torch
 
-from mmrevcol.analysis.complexity import dummy_data_batch, load_model
-from mmrevcol.analysis.reversible_check import (check_reconstruction,
+from analysis_lib.complexity import dummy_data_batch, load_model
+from analysis_lib.reversible_check import (check_reconstruction,
                                                 format_reconstruction,
                                                 load_backbone_weights)
 from mmrevcol.models import reconstruction_errors
@@ -14,7 +14,7 @@ from mmrevcol.models import reconstruction_errors
 from tests.helpers import ROOT, run_tool
 
 TOY_SEG = osp.join(ROOT, 'configs', 'toy', 'upernet_revcolv2_toy_ade20k.py')
-V1_DET = osp.join(ROOT, 'configs', 'cascade_mask_rcnn_revcol_t_coco.py')
+V1_DET = osp.join(ROOT, 'configs', 'revcol', 'revcol-t_cascade-mask-rcnn_fpn_8xb2-3x_coco.py')
 
 
 @pytest.fixture(scope='module')

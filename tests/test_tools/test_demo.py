@@ -8,7 +8,11 @@ import pytest
 from PIL import Image
 
 from mmrevcol.datasets.toy import make_toy_data
-from mmrevcol.demo import DEFAULT_CONFIG, colorize, run_demo
+from tests.helpers import load_script
+
+_demo = load_script('demo/toy_demo.py')
+DEFAULT_CONFIG, colorize, run_demo = (_demo.DEFAULT_CONFIG, _demo.colorize,
+                                      _demo.run_demo)
 from tests.helpers import ROOT
 
 ROOT = ROOT
@@ -46,7 +50,7 @@ def test_colorize_uses_palette_and_blacks_out_ignored():
 
 def test_demo_cli_rejects_bad_iterations():
     proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'demo.py'), '--max-iters',
+        [sys.executable, osp.join(ROOT, 'demo', 'toy_demo.py'), '--max-iters',
          '0'], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert '--max-iters must be >= 1, got 0' in proc.stderr

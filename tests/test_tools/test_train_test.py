@@ -257,7 +257,7 @@ def test_build_train_config_options(toy, tmp_path):
     assert cfg.work_dir == 'from_cfg'
 
     ckpt = tmp_path / 'some.pth'
-    ckpt.write_bytes(b'')
+    torch.save({'state_dict': {}}, ckpt)
     cfg = apis.build_train_config(path, resume=str(ckpt))
     assert cfg.resume is True and cfg.load_from == str(ckpt)
 
@@ -359,11 +359,12 @@ def test_build_test_config(toy, trained, tmp_path):
             ckpt)
     # out may never be one of the run's inputs
     pkl_ckpt = tmp_path / 'weights.pkl'
-    pkl_ckpt.write_bytes(b'x')
+    torch.save({'state_dict': {}}, pkl_ckpt)
+    before = pkl_ckpt.read_bytes()
     with pytest.raises(ValueError, match='refusing to overwrite'):
         apis.build_test_config(
             str(toy / 'toy_cfg.py'), str(pkl_ckpt), out=str(pkl_ckpt))
-    assert pkl_ckpt.read_bytes() == b'x'
+    assert pkl_ckpt.read_bytes() == before
 
 
 def test_atomic_dump_and_json(tmp_path):

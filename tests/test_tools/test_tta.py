@@ -12,7 +12,9 @@ from mmengine.registry import DefaultScope
 
 from mmrevcol import apis
 from mmrevcol.datasets.toy import make_toy_data
-from mmrevcol.demo import DEFAULT_CONFIG
+from tests.helpers import load_script
+
+DEFAULT_CONFIG = load_script('demo/toy_demo.py').DEFAULT_CONFIG
 from tests.helpers import ROOT
 
 REPO = ROOT

@@ -10,7 +10,7 @@ network and post-processing).
 Without CHECKPOINT the model is randomly initialised. ``--source dummy``
 (default) times random images of ``--shape`` (default 1024 det, 512 seg,
 224 cls); ``--source dataset`` times the config's test dataloader. A thin
-wrapper over :func:`mmrevcol.analysis.speed.benchmark_config`.
+wrapper over :func:`analysis_lib.speed.benchmark_config`.
 """
 import argparse
 import importlib.util
@@ -22,9 +22,10 @@ if importlib.util.find_spec('mmrevcol') is None:
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmrevcol.analysis.complexity import (  # noqa: E402
+from mmrevcol.apis import int_at_least  # noqa: E402
+from analysis_lib.complexity import (  # noqa: E402
     add_model_input_args, shape_from_args)
-from mmrevcol.analysis.speed import (SOURCES, benchmark_config,  # noqa: E402
+from analysis_lib.speed import (SOURCES, benchmark_config,  # noqa: E402
                                      format_latency)
 
 
@@ -35,9 +36,9 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', nargs='?', default=None,
                         help='trained weights (default: random init)')
     add_model_input_args(parser, 'dummy image size')
-    parser.add_argument('--warmup', type=int, default=5,
+    parser.add_argument('--warmup', type=int_at_least(0), default=5,
                         help='untimed steps first (default: 5)')
-    parser.add_argument('--iters', type=int, default=20,
+    parser.add_argument('--iters', type=int_at_least(1), default=20,
                         help='timed steps (default: 20)')
     parser.add_argument('--device', default='cpu',
                         help='cpu, cuda, cuda:N (default: cpu)')

@@ -39,9 +39,10 @@ except ImportError:  # running from a checkout without installation
 
 import torch  # noqa: E402
 
-from mmrevcol.analysis import (benchmark_memory, benchmark_pretrain,  # noqa
+from analysis_lib import (benchmark_memory, benchmark_pretrain,  # noqa
                                format_memory_table, format_pretrain_table,
                                summarize_memory)
+from mmrevcol.apis import float_in, int_at_least  # noqa
 from mmrevcol.models import RevColV2  # noqa
 
 
@@ -80,11 +81,11 @@ def parse_args(argv=None):
                    choices=sorted(BUILDERS))
     p.add_argument('--columns', nargs='+', type=int,
                    default=[2, 3, 4, 5, 6, 7, 8])
-    p.add_argument('--img-size', type=int, default=512)
+    p.add_argument('--img-size', type=int_at_least(32), default=512)
     p.add_argument('--batch-size', type=int, default=1)
-    p.add_argument('--steps', type=int, default=3,
+    p.add_argument('--steps', type=int_at_least(1), default=3,
                    help='timed steps per setting (median)')
-    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--warmup', type=int_at_least(0), default=1)
     p.add_argument('--device', default='cpu')
     p.add_argument('--keep-states-every', nargs='*', type=int, default=[2],
                    help='keep_states_every values to measure besides None')
@@ -98,7 +99,7 @@ def parse_args(argv=None):
     p.add_argument('--pretrain', choices=['v2-b', 'v2-l'],
                    help='measure the masked pre-training step of this arch '
                    'instead (--img-size, --batch-size, --mask-ratio)')
-    p.add_argument('--mask-ratio', type=float, default=0.75)
+    p.add_argument('--mask-ratio', type=float_in(0, 1), default=0.75)
     args = p.parse_args(argv)
     if args.pretrain and args.batch_size < 1:
         p.error(f'--batch-size must be >= 1, got {args.batch_size}')

@@ -12,7 +12,7 @@ randomly initialised. Each row gives the worst rebuilt column's error (max
 absolute error / max state magnitude) and the per-column errors; pick the
 largest ``keep_states_every`` whose error is small for the precision you
 train in (the backbones default to 2). A thin wrapper over
-:func:`mmrevcol.analysis.reversible_check.check_reconstruction`.
+:func:`analysis_lib.reversible_check.check_reconstruction`.
 """
 import argparse
 import importlib.util
@@ -24,11 +24,14 @@ if importlib.util.find_spec('mmrevcol') is None:
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmrevcol.analysis.complexity import (  # noqa: E402
+from analysis_lib.complexity import (  # noqa: E402
     add_model_input_args, shape_from_args)
-from mmrevcol.analysis.reversible_check import (  # noqa: E402
+from analysis_lib.reversible_check import (  # noqa: E402
     PRECISIONS, check_reconstruction, format_reconstruction)
-from mmrevcol.analysis.speed import SOURCES  # noqa: E402
+from analysis_lib.speed import SOURCES  # noqa: E402
+
+from mmrevcol.apis import int_at_least  # noqa: E402
+from mmrevcol.models.checkpoint import CheckpointKeyError  # noqa: E402
 
 
 def _keep(value: str):
@@ -60,7 +63,7 @@ def parse_args(argv=None):
                         help='autocast precisions (default: fp32 bf16)')
     parser.add_argument('--source', choices=SOURCES, default='dummy',
                         help='dummy images or the test dataloader')
-    parser.add_argument('--num-batches', type=int, default=1,
+    parser.add_argument('--num-batches', type=int_at_least(1), default=1,
                         help='batches to measure (dataset; default: 1)')
     parser.add_argument('--device', default='cpu',
                         help='cpu, cuda, cuda:N (default: cpu)')
@@ -77,7 +80,8 @@ def main(argv=None):
             source=args.source, keep_every=args.keep_states_every,
             precisions=args.precisions, device=args.device,
             cfg_options=args.cfg_options)
-    except (FileNotFoundError, ValueError, TypeError) as err:
+    except (FileNotFoundError, ValueError, TypeError,
+            CheckpointKeyError) as err:
         parser.error(str(err))
     print(note)
     print(format_reconstruction(rows), flush=True)

@@ -9,7 +9,7 @@ the OpenMMLab get_flops tools) of the network in ``mode='tensor'`` (no
 post-processing) on a dummy batch passed through the model's data
 preprocessor. Default sizes: 1024x1024 (mmdet), 512x512 (mmseg), 224x224
 (mmpretrain). A thin wrapper over
-:func:`mmrevcol.analysis.complexity.get_complexity`.
+:func:`analysis_lib.complexity.get_complexity`.
 """
 import argparse
 import importlib.util
@@ -21,7 +21,8 @@ if importlib.util.find_spec('mmrevcol') is None:
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmrevcol.analysis.complexity import (  # noqa: E402
+from mmrevcol.apis import int_at_least  # noqa: E402
+from analysis_lib.complexity import (  # noqa: E402
     add_model_input_args, format_complexity, get_complexity, shape_from_args)
 
 
@@ -32,7 +33,7 @@ def parse_args(argv=None):
     add_model_input_args(parser)
     parser.add_argument('--show-table', action='store_true',
                         help='also print the per-module table of mmengine')
-    parser.add_argument('--max-depth', type=int, default=3,
+    parser.add_argument('--max-depth', type=int_at_least(0), default=3,
                         help='depth of that table (default: 3)')
     parser.add_argument('--no-activations', action='store_true',
                         help='skip counting activations (one trace less)')

@@ -24,6 +24,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
+from mmrevcol.apis import float_in, int_at_least  # noqa: E402
+
 
 def reconstruction_rows(model, inputs: torch.Tensor, seed: int = 0,
                         mask_ratio=None) -> np.ndarray:
@@ -64,9 +66,9 @@ def main(argv=None) -> int:
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('out', help='PNG to write')
-    parser.add_argument('--num-images', type=int, default=4)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--mask-ratio', type=float, default=None)
+    parser.add_argument('--num-images', type=int_at_least(1), default=4)
+    parser.add_argument('--seed', type=int_at_least(0), default=0)
+    parser.add_argument('--mask-ratio', type=float_in(0, 1), default=None)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
     if args.num_images < 1:
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
 
     from mmrevcol.apis import load_config
     from mmrevcol.engine import enable_safe_checkpoint_loading
-    from mmrevcol.model_index import build_model
+    from mmrevcol.apis import build_model
 
     cfg = load_config(args.config)
     if args.cfg_options:

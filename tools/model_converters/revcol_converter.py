@@ -10,7 +10,7 @@ Examples:
     python tools/model_converters/revcol_converter.py \
         revcol_base_1k.pth checkpoints/revcol_b_mm.pth
     # pad the 3x3 depthwise kernels to 13x13 (RevCol, arXiv 2212.11696,
-    # App. D.3.1) for configs/upernet_revcol_b_k13_ade20k.py
+    # App. D.3.1) for configs/revcol/revcol-b-k13_upernet_8xb2-80k_ade20k-512x512.py
     python tools/model_converters/revcol_converter.py \
         revcol_base_1k.pth checkpoints/revcol_b_k13_mm.pth --kernel-size 13
 
@@ -27,6 +27,7 @@ if importlib.util.find_spec('mmrevcol') is None:
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmrevcol.converters import ConversionError, convert_checkpoint  # noqa
+from mmrevcol.engine.checkpoint_compat import CheckpointFileError  # noqa
 
 
 def parse_args(argv=None):
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
             checkpoint_key=args.checkpoint_key,
             prefix=args.prefix,
             progress=not args.no_progress)
-    except (ConversionError, FileNotFoundError) as err:
+    except (ConversionError, CheckpointFileError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(report.summary())

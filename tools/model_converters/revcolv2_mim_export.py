@@ -3,7 +3,7 @@
     python tools/model_converters/revcolv2_mim_export.py SRC DST [--force]
 
 SRC is a checkpoint written by ``tools/train.py`` with a pre-training config
-(``configs/pretrain/revcolv2_*_mim_in1k.py``); DST gets the backbone (every
+(``configs/revcolv2/revcolv2-*_mim_*.py``, or the joint pre-training ``revcolv2-*_joint-*.py``: the feature predictor is dropped and no teacher is ever saved); DST gets the backbone (every
 column and level; the pre-training ``mask_token``, the pixel predictor and
 the runner state dropped, with a report), for
 ``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')`` of
@@ -23,6 +23,7 @@ if importlib.util.find_spec('mmrevcol') is None:
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmrevcol.converters import ConversionError, export_mim_backbone  # noqa
+from mmrevcol.engine.checkpoint_compat import CheckpointFileError  # noqa
 
 
 def main(argv=None) -> int:
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         report = export_mim_backbone(args.src, args.dst, force=args.force)
-    except (ConversionError, FileNotFoundError) as err:
+    except (ConversionError, CheckpointFileError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(report.summary())

@@ -1,132 +1,95 @@
 """Layer-wise learning-rate decay for any model whose backbone knows depths.
 
-The constructor never guesses layer depths from parameter names. It asks the
-backbone: every mmrevcol backbone implements
-``get_layer_depth(param_name, prefix) -> (layer_depth, num_layers)`` with the
-semantics of mmpretrain's ``VisionTransformer.get_layer_depth``. The same
-constructor therefore serves mmseg segmentors, mmdet detectors and mmpretrain
-classifiers (all keep their backbone at ``model.backbone``).
-
-A trainable parameter at depth ``d`` gets the learning rate
-``base_lr * lr_mult * layer_decay_rate ** (num_layers - 1 - d)``; parameters
-outside the backbone (necks, heads) get ``base_lr * lr_mult``. ``lr_mult`` and
-the weight decay come from the usual mmengine paramwise options, see
-:class:`RevColLayerDecayOptimWrapperConstructor`.
+The constructor never guesses layer depths from parameter names: it asks the
+backbone's ``get_layer_depth(param_name, prefix) -> (layer_depth,
+num_layers)`` (the contract of mmpretrain's ``VisionTransformer``), and the
+backbone's optional ``no_weight_decay()`` for the names without weight
+decay. Everything else (``custom_keys``, ``norm_decay_mult``,
+``flat_decay_mult``, frozen parameters) is mmengine's
+:class:`~mmengine.optim.DefaultOptimWrapperConstructor`.
 """
 import logging
 import math
 import numbers
-from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import List, Optional, Tuple
 
 import torch.nn as nn
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import MMLogger
 from mmengine.optim import DefaultOptimWrapperConstructor
-from mmengine.utils.dl_utils import mmcv_full_available
-from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm, _InstanceNorm
 
 from mmrevcol.registry import register_everywhere
 
-#: Normalization layers whose parameters ``norm_decay_mult`` applies to.
-NORM_TYPES = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
-
-#: paramwise_cfg keys this constructor understands; anything else is an error
-#: so that options of other constructors (e.g. mmseg's ``decay_rate``) are not
-#: silently ignored.
+#: paramwise_cfg keys of the pre-issue-11 constructor that are gone, with
+#: what to write instead.
+REMOVED_KEYS = {
+    'bias_lr_mult': "custom_keys={'.bias': dict(lr_mult=...)}",
+    'bias_decay_mult': "custom_keys={'.bias': dict(decay_mult=...)} (1-D "
+                       'parameters, biases included, already get no weight '
+                       'decay: flat_decay_mult defaults to 0)',
+    'dwconv_decay_mult': 'a custom_keys entry naming the depth-wise '
+                         'convolutions',
+    'dcn_offset_lr_mult': "custom_keys={'conv_offset': dict(lr_mult=...)}",
+    'bypass_duplicate': 'nothing: a shared parameter is always added once',
+}
+#: paramwise_cfg keys this constructor understands.
 SUPPORTED_KEYS = ('layer_decay_rate', 'backbone_prefix', 'custom_keys',
-                  'bias_lr_mult', 'bias_decay_mult', 'norm_decay_mult',
-                  'dwconv_decay_mult', 'flat_decay_mult',
-                  'dcn_offset_lr_mult', 'bypass_duplicate')
-
-#: Multipliers that must be non-negative numbers when given.
-_MULT_KEYS = ('bias_lr_mult', 'bias_decay_mult', 'norm_decay_mult',
-              'dwconv_decay_mult', 'flat_decay_mult', 'dcn_offset_lr_mult')
-
-#: Keys of a ``custom_keys`` entry that are consumed by the constructor;
-#: every other key of the entry is copied into the parameter group.
-_CUSTOM_MULT_KEYS = ('lr_mult', 'decay_mult')
+                  'norm_decay_mult', 'flat_decay_mult')
+#: Group keys that only steer the constructor (not copied into a group).
+_CONSUMED = ('lr_mult', 'decay_mult')
 
 
-def _is_number(value) -> bool:
-    """Whether ``value`` is a real number (bools excluded) that is not NaN."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and not math.isnan(float(value)))
+def _check_number(value, what: str, low: float, high: float,
+                  allowed: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is a real number in range."""
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+            or math.isnan(float(value)) or not low <= value <= high
+            or (allowed.startswith('(') and value == low)):
+        raise ValueError(f'{what} must be a number in {allowed}, got '
+                         f'{value!r} ({type(value).__name__})')
 
 
-def _dcn_types() -> tuple:
-    """Return the mmcv deformable convolution classes, or ``()``."""
-    if not mmcv_full_available():
-        return ()
-    try:
-        from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
-    except ImportError:  # pragma: no cover - mmcv without compiled ops
-        return ()
-    return (DeformConv2d, ModulatedDeformConv2d)
+def _matches(name: str, entries) -> bool:
+    """Whether ``name`` is a ``no_weight_decay`` entry, lies in a module that
+    is one, or ends with one (``'pos_embed'`` covers ``'x.pos_embed'``)."""
+    return any(name == e or name.startswith(e + '.') or name.endswith('.' + e)
+               for e in entries)
 
 
-def _matches(name: str, entries: Iterable[str]) -> bool:
-    """Whether a parameter name is covered by a ``no_weight_decay`` entry.
+class _DropPerParamLogs(logging.Filter):
+    """Hide mmengine's per-parameter ``paramwise_options`` lines (the
+    constructor logs one table instead)."""
 
-    An entry covers ``name`` when it equals it, names a module containing it
-    (``entry + '.'`` is a prefix of it) or is a dotted suffix of it
-    (``'pos_embed'`` covers ``'patch_embed.pos_embed'``).
-    """
-    for entry in entries:
-        if (name == entry or name.startswith(entry + '.')
-                or name.endswith('.' + entry)):
-            return True
-    return False
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith('paramwise_options -- ')
 
 
 @register_everywhere('OPTIM_WRAPPER_CONSTRUCTORS',
                      name='RevColLayerDecayOptimWrapperConstructor')
 class RevColLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
-    """Optimizer wrapper constructor with layer-wise learning-rate decay.
+    """mmengine's default constructor plus layer-wise learning-rate decay.
 
-    Depths come from ``backbone.get_layer_depth(param_name, prefix)``, which
-    must return ``(layer_depth, num_layers)`` with
-    ``0 <= layer_depth <= num_layers - 1`` and a constant ``num_layers``.
-    A parameter at depth ``d`` has its learning rate scaled by
-    ``layer_decay_rate ** (num_layers - 1 - d)``. Parameters whose name does
-    not start with ``backbone_prefix`` are treated as the head: depth
-    ``num_layers - 1``, scale 1. Frozen parameters (``requires_grad=False``)
-    are left out. A wrapped model (DDP, ``MMDistributedDataParallel``) is
-    unwrapped through ``model.module``.
+    A trainable backbone parameter at depth ``d`` gets the learning rate
+    ``base_lr * lr_mult * layer_decay_rate ** (num_layers - 1 - d)``, where
+    ``(d, num_layers) = backbone.get_layer_depth(name, backbone_prefix)``;
+    parameters outside the backbone (necks, heads) get ``base_lr * lr_mult``.
+    ``lr_mult`` and the weight decay come from mmengine's paramwise rules,
+    with two defaults of this constructor: ``flat_decay_mult=0`` (1-D
+    parameters, i.e. norm weights, biases and per-channel scales, get no
+    weight decay) and the names of the backbone's ``no_weight_decay()``
+    (e.g. ``'pos_embed'``, relative to the backbone; a module name covers
+    its parameters) get none either, unless a ``custom_keys`` entry with
+    ``decay_mult`` matches them. Frozen parameters are left out, a shared
+    parameter is added once, a wrapped model (DDP) is unwrapped.
 
-    ``paramwise_cfg`` keys:
+    Parameters with equal settings are merged into one group per
+    ``(depth, backbone/others, decay/no decay)``, ordered by depth; each
+    group carries ``group_name``, ``layer_depth`` and ``lr_scale`` (the
+    decay factor alone), and the groups are logged as a table.
 
-    - ``layer_decay_rate`` (float): required, in ``(0, 1]``; ``1`` disables
-      the decay.
-    - ``backbone_prefix`` (str): dotted path of the backbone inside the model
-      followed by ``'.'``. Defaults to ``'backbone.'``; ``''`` means the model
-      itself is the backbone.
-    - ``custom_keys`` (dict): as in mmengine, the longest key (then the
-      alphabetically first) that is a substring of the full parameter name
-      wins; its ``lr_mult`` multiplies the learning rate on top of the layer
-      scale, its ``decay_mult`` sets the weight decay and takes precedence
-      over every automatic rule below, and its other items are copied into
-      the parameter group. A matching key without ``decay_mult`` leaves the
-      weight decay to the automatic rules (mmengine would reset it to the
-      full decay).
-    - ``bias_lr_mult``, ``dcn_offset_lr_mult``: as in mmengine.
-    - ``norm_decay_mult``, ``bias_decay_mult``, ``dwconv_decay_mult``,
-      ``flat_decay_mult``: as in mmengine, same precedence (norm, bias,
-      depth-wise conv, flat). ``bias_decay_mult`` skips the biases of norm
-      layers and deformable convolutions, as mmengine documents it.
-      ``flat_decay_mult`` defaults to ``0`` here and covers parameters with
-      ``ndim <= 1``, so norm weights, biases and per-channel scales get no
-      weight decay unless a more specific multiplier says otherwise.
-    - ``bypass_duplicate`` (bool): accepted for compatibility; a parameter
-      shared by several modules is always added once (under its first name).
-
-    Names returned by the backbone's optional ``no_weight_decay()`` (relative
-    to the backbone, e.g. ``'pos_embed'``, or module names) get no weight
-    decay; only a ``custom_keys`` entry with ``decay_mult`` overrides that.
-
-    Parameter groups are ordered by depth (ascending); at each depth the
-    backbone's groups come before the head's and decayed groups before
-    non-decayed ones. Each group carries the extra keys ``group_name``,
-    ``layer_depth`` and ``lr_scale`` (the layer-decay factor alone).
+    ``paramwise_cfg`` keys: ``layer_decay_rate`` (required, in ``(0, 1]``;
+    1 disables the decay), ``backbone_prefix`` (default ``'backbone.'``;
+    ``''``: the model is the backbone), and mmengine's ``custom_keys``,
+    ``norm_decay_mult`` and ``flat_decay_mult``.
 
     Args:
         optim_wrapper_cfg (dict): The optimizer wrapper config; its
@@ -144,402 +107,238 @@ class RevColLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                  optim_wrapper_cfg: dict,
                  paramwise_cfg: Optional[dict] = None):
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
+        # a copy: the caller's config is not changed
+        self.paramwise_cfg = dict(self.paramwise_cfg)
+        self.paramwise_cfg.setdefault('flat_decay_mult', 0.)
         self.layer_decay_rate = float(self.paramwise_cfg['layer_decay_rate'])
         prefix = self.paramwise_cfg.get('backbone_prefix', 'backbone.')
-        if prefix and not prefix.endswith('.'):
-            prefix += '.'
-        self.backbone_prefix = prefix
-        #: Rows of the last built table, one per group (for inspection).
+        self.backbone_prefix = prefix + '.' if prefix and not prefix.endswith(
+            '.') else prefix
+        #: Rows of the last logged table, one per group.
         self.group_summary: List[dict] = []
 
-    # ------------------------------------------------------------------ #
-    # validation
-    # ------------------------------------------------------------------ #
     def _validate_cfg(self) -> None:
-        """Check ``paramwise_cfg`` and the optimizer config."""
-        if self.paramwise_cfg is None or not isinstance(
-                self.paramwise_cfg, dict):
-            raise TypeError(
-                'RevColLayerDecayOptimWrapperConstructor: paramwise_cfg must '
-                "be a dict with at least 'layer_decay_rate', got "
-                f'{self.paramwise_cfg!r}')
-        unknown = sorted(set(self.paramwise_cfg) - set(SUPPORTED_KEYS))
+        """Check ``paramwise_cfg`` and the optimizer's ``lr``."""
+        cfg = self.paramwise_cfg
+        name = type(self).__name__
+        if not isinstance(cfg, dict):
+            raise TypeError(f'{name}: paramwise_cfg must be a dict with at '
+                            f"least 'layer_decay_rate', got {cfg!r}")
+        for key in sorted(set(cfg) & set(REMOVED_KEYS)):
+            raise ValueError(f"{name}: paramwise_cfg[{key!r}] was removed; "
+                             f'use {REMOVED_KEYS[key]}')
+        unknown = sorted(set(cfg) - set(SUPPORTED_KEYS))
         if unknown:
-            raise ValueError(
-                'RevColLayerDecayOptimWrapperConstructor: unsupported '
-                f'paramwise_cfg key(s) {unknown}; allowed keys are '
-                f'{list(SUPPORTED_KEYS)}')
-
-        if 'layer_decay_rate' not in self.paramwise_cfg:
-            raise ValueError(
-                "paramwise_cfg['layer_decay_rate'] is required by "
-                'RevColLayerDecayOptimWrapperConstructor: a number in (0, 1] '
-                '(1 disables layer-wise decay)')
-        rate = self.paramwise_cfg['layer_decay_rate']
-        if not _is_number(rate) or not 0 < rate <= 1:
-            raise ValueError(
-                "paramwise_cfg['layer_decay_rate'] must be a number in "
-                f'(0, 1], got {rate!r} ({type(rate).__name__})')
-
-        prefix = self.paramwise_cfg.get('backbone_prefix', 'backbone.')
+            raise ValueError(f'{name}: unsupported paramwise_cfg key(s) '
+                             f'{unknown}; allowed keys are '
+                             f'{list(SUPPORTED_KEYS)}')
+        if 'layer_decay_rate' not in cfg:
+            raise ValueError(f"paramwise_cfg['layer_decay_rate'] is required "
+                             f'by {name}: a number in (0, 1] (1 disables '
+                             'layer-wise decay)')
+        _check_number(cfg['layer_decay_rate'],
+                      "paramwise_cfg['layer_decay_rate']", 0, 1, '(0, 1]')
+        prefix = cfg.get('backbone_prefix', 'backbone.')
         if not isinstance(prefix, str):
             raise TypeError(
                 "paramwise_cfg['backbone_prefix'] must be a str such as "
                 f"'backbone.' (or '' for a bare backbone), got {prefix!r} "
                 f'({type(prefix).__name__})')
-
-        for key in _MULT_KEYS:
-            if key in self.paramwise_cfg:
-                value = self.paramwise_cfg[key]
-                if not _is_number(value) or value < 0:
-                    raise ValueError(
-                        f'paramwise_cfg[{key!r}] must be a non-negative '
-                        f'number, got {value!r} ({type(value).__name__})')
-        bypass = self.paramwise_cfg.get('bypass_duplicate', False)
-        if not isinstance(bypass, bool):
-            raise TypeError("paramwise_cfg['bypass_duplicate'] must be a "
-                            f'bool, got {bypass!r}')
-
-        custom_keys = self.paramwise_cfg.get('custom_keys', {})
-        if not isinstance(custom_keys, dict):
-            raise TypeError("paramwise_cfg['custom_keys'] must be a dict "
-                            'mapping a name substring to a dict, got '
-                            f'{custom_keys!r}')
-        for key, entry in custom_keys.items():
+        for key in ('norm_decay_mult', 'flat_decay_mult'):
+            if key in cfg:
+                _check_number(cfg[key], f'paramwise_cfg[{key!r}]', 0,
+                              math.inf, '[0, inf) (non-negative)')
+        for key, entry in cfg.get('custom_keys', {}).items():
             if not isinstance(entry, dict):
                 raise TypeError(
                     f"paramwise_cfg['custom_keys'][{key!r}] must be a dict "
                     f'such as dict(lr_mult=0.1, decay_mult=0.), got {entry!r}')
-            for mult in _CUSTOM_MULT_KEYS:
-                if mult in entry and (not _is_number(entry[mult])
-                                      or entry[mult] < 0):
-                    raise ValueError(
-                        f"paramwise_cfg['custom_keys'][{key!r}][{mult!r}] "
-                        'must be a non-negative number, got '
-                        f'{entry[mult]!r}')
-
+            for mult in set(_CONSUMED) & set(entry):
+                _check_number(entry[mult],
+                              f"paramwise_cfg['custom_keys'][{key!r}]"
+                              f'[{mult!r}]', 0, math.inf,
+                              '[0, inf) (non-negative)')
+        super()._validate_cfg()
         if self.base_lr is None:
-            raise ValueError(
-                'RevColLayerDecayOptimWrapperConstructor needs the base '
-                "learning rate: set optim_wrapper.optimizer['lr']")
-        if not _is_number(self.base_lr):
-            raise ValueError("optim_wrapper.optimizer['lr'] must be a number, "
-                             f'got {self.base_lr!r}')
-        if self.base_wd is not None and not _is_number(self.base_wd):
-            raise ValueError("optim_wrapper.optimizer['weight_decay'] must be "
-                             f'a number, got {self.base_wd!r}')
+            raise ValueError(f'{name} needs the base learning rate: set '
+                             "optim_wrapper.optimizer['lr']")
+        _check_number(self.base_lr, "optim_wrapper.optimizer['lr']", 0,
+                      math.inf, '[0, inf)')
 
-    # ------------------------------------------------------------------ #
-    # backbone queries
     # ------------------------------------------------------------------ #
     def get_backbone(self, model: nn.Module) -> nn.Module:
-        """Return the module at ``backbone_prefix`` and check its interface.
-
-        Args:
-            model (nn.Module): The unwrapped model.
-
-        Returns:
-            nn.Module: The backbone.
-        """
+        """The module at ``backbone_prefix``; it must have
+        ``get_layer_depth``."""
         path = self.backbone_prefix[:-1]
-        if path:
-            try:
-                backbone = model.get_submodule(path)
-            except AttributeError as err:
-                raise ValueError(
-                    f'{type(model).__name__} has no submodule {path!r} '
-                    f"(paramwise_cfg['backbone_prefix']="
-                    f'{self.backbone_prefix!r}): {err}') from None
-        else:
-            backbone = model
+        try:
+            backbone = model.get_submodule(path) if path else model
+        except AttributeError as err:
+            raise ValueError(
+                f'{type(model).__name__} has no submodule {path!r} '
+                f"(paramwise_cfg['backbone_prefix']="
+                f'{self.backbone_prefix!r}): {err}') from None
         if not callable(getattr(backbone, 'get_layer_depth', None)):
+            cls = type(backbone)
             raise TypeError(
-                'RevColLayerDecayOptimWrapperConstructor needs the backbone '
-                f'{type(backbone).__module__}.{type(backbone).__qualname__} '
-                "(at backbone_prefix "
+                f'{type(self).__name__} needs the backbone '
+                f'{cls.__module__}.{cls.__qualname__} (at backbone_prefix '
                 f'{self.backbone_prefix!r}) to implement '
                 'get_layer_depth(param_name, prefix) -> (layer_depth, '
                 'num_layers); it does not')
         return backbone
 
-    @staticmethod
-    def get_no_weight_decay(backbone: nn.Module) -> Set[str]:
-        """Names from the backbone's optional ``no_weight_decay()``.
-
-        Args:
-            backbone (nn.Module): The backbone.
-
-        Returns:
-            set[str]: Parameter or module names relative to the backbone.
-        """
-        method = getattr(backbone, 'no_weight_decay', None)
-        if method is None:
-            return set()
-        names = method() if callable(method) else method
-        if isinstance(names, str) or not all(
-                isinstance(n, str) for n in names):
-            raise TypeError(
-                f'{type(backbone).__name__}.no_weight_decay() must return '
-                f'an iterable of str, got {names!r}')
-        return set(names)
-
-    def _query_depth(self, backbone: nn.Module, name: str,
-                     expected_layers: Optional[int]) -> Tuple[int, int]:
-        """Call ``get_layer_depth`` and check what it returns."""
+    def _depth(self, backbone: nn.Module, name: str,
+               num_layers: Optional[int]) -> Tuple[int, int]:
+        """``backbone.get_layer_depth(name)``, checked."""
         result = backbone.get_layer_depth(name, self.backbone_prefix)
-        cls_name = type(backbone).__name__
-        if (not isinstance(result, (tuple, list)) or len(result) != 2
-                or not all(
-                    isinstance(v, numbers.Integral)
-                    and not isinstance(v, bool) for v in result)):
-            raise TypeError(
-                f'{cls_name}.get_layer_depth({name!r}, '
-                f'{self.backbone_prefix!r}) must return a tuple of two ints '
-                f'(layer_depth, num_layers), got {result!r}')
-        depth, num_layers = int(result[0]), int(result[1])
-        if num_layers < 1 or not 0 <= depth <= num_layers - 1:
-            raise ValueError(
-                f'{cls_name}.get_layer_depth({name!r}) returned depth '
-                f'{depth} with num_layers {num_layers}; need num_layers >= 1 '
-                'and 0 <= depth <= num_layers - 1')
-        if expected_layers is not None and num_layers != expected_layers:
-            raise ValueError(
-                f'{cls_name}.get_layer_depth returned num_layers '
-                f'{num_layers} for {name!r} but {expected_layers} before; '
-                'num_layers must be the same for every parameter')
-        return depth, num_layers
+        cls = type(backbone).__name__
+        if not (isinstance(result, (tuple, list)) and len(result) == 2
+                and all(isinstance(v, numbers.Integral)
+                        and not isinstance(v, bool) for v in result)):
+            raise TypeError(f'{cls}.get_layer_depth({name!r}) must return a '
+                            'tuple of two ints (layer_depth, num_layers), '
+                            f'got {result!r}')
+        depth, layers = int(result[0]), int(result[1])
+        if not 0 <= depth <= layers - 1:
+            raise ValueError(f'{cls}.get_layer_depth({name!r}) returned '
+                             f'depth {depth} with num_layers {layers}; need '
+                             '0 <= depth <= num_layers - 1')
+        if num_layers is not None and layers != num_layers:
+            raise ValueError(f'{cls}.get_layer_depth returned num_layers '
+                             f'{layers} for {name!r} but {num_layers} '
+                             'before; num_layers must be the same for every '
+                             'parameter')
+        return depth, layers
 
-    # ------------------------------------------------------------------ #
-    # parameter groups
-    # ------------------------------------------------------------------ #
-    def _collect(self, module: nn.Module, prefix: str, parent_is_dcn: bool,
-                 dcn_types: tuple, seen: Set[int], out: List[dict]) -> None:
-        """Depth-first walk recording each parameter with its owner."""
-        is_norm = isinstance(module, NORM_TYPES)
-        is_dwconv = (isinstance(module, nn.Conv2d)
-                     and module.in_channels == module.groups)
-        for name, param in module.named_parameters(recurse=False):
-            full_name = f'{prefix}.{name}' if prefix else name
-            if id(param) in seen:
-                print_log(
-                    f'{full_name} shares its tensor with a parameter added '
-                    'before; it is added once', logger='current',
-                    level=logging.DEBUG)
-                continue
-            seen.add(id(param))
-            out.append(
-                dict(
-                    name=full_name,
-                    param=param,
-                    is_bias=name == 'bias',
-                    is_norm=is_norm,
-                    is_dwconv=is_dwconv,
-                    is_dcn_child=parent_is_dcn,
-                    is_dcn_offset=(parent_is_dcn
-                                   and isinstance(module, nn.Conv2d)
-                                   and 'conv_offset' in prefix)))
-        module_is_dcn = bool(dcn_types) and isinstance(module, dcn_types)
-        for child_name, child in module.named_children():
-            child_prefix = f'{prefix}.{child_name}' if prefix else child_name
-            self._collect(child, child_prefix, module_is_dcn, dcn_types, seen,
-                          out)
-
-    def _multipliers(self, info: dict, relative_name: Optional[str],
-                     no_decay_names: Set[str],
-                     sorted_custom: List[str]) -> Tuple[float, float, dict]:
-        """Return ``(lr_mult, decay_mult, extra_group_items)``."""
-        cfg = self.paramwise_cfg
-        custom_keys = cfg.get('custom_keys', {})
-        name = info['name']
-        custom = None
-        for key in sorted_custom:
-            if key in name:
-                custom = custom_keys[key]
-                break
-
-        if custom is not None:
-            lr_mult = float(custom.get('lr_mult', 1.))
-        else:
-            lr_mult = 1.
-            if (info['is_bias'] and not (info['is_norm']
-                                         or info['is_dcn_child'])
-                    and 'bias_lr_mult' in cfg):
-                lr_mult = float(cfg['bias_lr_mult'])
-            if info['is_dcn_offset'] and 'dcn_offset_lr_mult' in cfg:
-                lr_mult = float(cfg['dcn_offset_lr_mult'])
-
-        param = info['param']
-        if custom is not None and 'decay_mult' in custom:
-            decay_mult = float(custom['decay_mult'])
-        elif relative_name is not None and (
-                _matches(relative_name, no_decay_names)
-                or _matches(name, no_decay_names)):
-            decay_mult = 0.
-        elif info['is_norm'] and 'norm_decay_mult' in cfg:
-            decay_mult = float(cfg['norm_decay_mult'])
-        elif (info['is_bias'] and not info['is_norm']
-              and not info['is_dcn_child'] and 'bias_decay_mult' in cfg):
-            decay_mult = float(cfg['bias_decay_mult'])
-        elif info['is_dwconv'] and 'dwconv_decay_mult' in cfg:
-            decay_mult = float(cfg['dwconv_decay_mult'])
-        elif param.ndim <= 1 and not info['is_dcn_child']:
-            decay_mult = float(cfg.get('flat_decay_mult', 0.))
-        else:
-            decay_mult = 1.
-
-        extra = {}
-        if custom is not None:
-            extra = {
-                k: v
-                for k, v in custom.items() if k not in _CUSTOM_MULT_KEYS
-            }
-        return lr_mult, decay_mult, extra
-
-    def build_param_groups(self, model: nn.Module) -> List[dict]:
-        """Build the optimizer parameter groups for ``model``.
+    def add_params(self, params: List[dict], module: nn.Module,
+                   prefix: str = '', is_dcn_module=None) -> None:
+        """Append the layer-decay parameter groups of the whole model
+        ``module`` to ``params`` (called once by mmengine's ``__call__``).
 
         Args:
-            model (nn.Module): The model, possibly wrapped (``.module``).
-
-        Returns:
-            list[dict]: Parameter groups ordered by depth, each with
-            ``params``, ``lr``, ``weight_decay`` (unless the optimizer
-            default applies), ``group_name``, ``layer_depth`` and
-            ``lr_scale``.
+            params (list[dict]): Parameter groups, extended in place.
+            module (nn.Module): The model (``.module`` of a wrapper is used).
+            prefix (str): Must be ``''``: depths need full parameter names.
+            is_dcn_module: Unused (mmengine's recursion argument).
         """
-        if hasattr(model, 'module'):
-            model = model.module
+        if prefix:
+            raise ValueError(f'{type(self).__name__}.add_params builds the '
+                             "groups of a whole model and needs prefix='', "
+                             f'got {prefix!r}')
+        model = getattr(module, 'module', module)
         backbone = self.get_backbone(model)
-        no_decay_names = self.get_no_weight_decay(backbone)
-        custom_keys = self.paramwise_cfg.get('custom_keys', {})
-        sorted_custom = sorted(sorted(custom_keys), key=len, reverse=True)
+        no_decay = getattr(backbone, 'no_weight_decay', None)
+        no_decay = (no_decay() if callable(no_decay) else no_decay) or ()
+        if isinstance(no_decay, str) or not all(
+                isinstance(n, str) for n in no_decay):
+            raise TypeError(f'{type(backbone).__name__}.no_weight_decay() '
+                            'must return an iterable of str, got '
+                            f'{no_decay!r}')
 
-        records: List[dict] = []
-        self._collect(model, '', False, _dcn_types(), set(), records)
-        frozen = [r['name'] for r in records if not r['param'].requires_grad]
-        records = [r for r in records if r['param'].requires_grad]
-        if not records:
+        # mmengine's rules, one group per parameter; with weight_decay=1
+        # standing in when the optimizer sets none, a group's weight decay
+        # is then the multiplier
+        base_wd = self.base_wd
+        rules = DefaultOptimWrapperConstructor.__new__(
+            DefaultOptimWrapperConstructor)  # recurses into mmengine's own
+        rules.__dict__.update(self.__dict__,
+                              base_wd=1. if base_wd is None else base_wd)
+        per_param: List[dict] = []
+        logger = MMLogger.get_current_instance()
+        quiet = _DropPerParamLogs()
+        logger.addFilter(quiet)
+        try:
+            rules.add_params(per_param, model)
+        finally:
+            logger.removeFilter(quiet)
+        if not per_param:
             raise ValueError(f'{type(model).__name__} has no trainable '
                              'parameter to optimize')
 
-        num_layers = None
-        for record in records:
-            depth, num_layers = self._query_depth(backbone, record['name'],
-                                                  num_layers)
-            record['depth'] = depth
-        rate = self.layer_decay_rate
-
-        groups: Dict[tuple, dict] = OrderedDict()
-        for order, record in enumerate(records):
-            name = record['name']
+        names = {id(p): n for n, p in model.named_parameters()}
+        num_layers, groups, seen = None, {}, set()
+        for order, group in enumerate(per_param):
+            param = group.pop('params')[0]
+            if id(param) in seen:  # shared: added once, under its 1st name
+                continue
+            seen.add(id(param))
+            name = names[id(param)]
+            depth, num_layers = self._depth(backbone, name, num_layers)
             in_backbone = name.startswith(self.backbone_prefix)
-            if in_backbone:
-                depth = record['depth']
-                relative = name[len(self.backbone_prefix):]
-            else:
-                depth, relative = num_layers - 1, None
-            scale = rate**(num_layers - 1 - depth)
-            lr_mult, decay_mult, extra = self._multipliers(
-                record, relative, no_decay_names, sorted_custom)
-            lr = self.base_lr * lr_mult * scale
-            if decay_mult == 0:
-                weight_decay = 0.
-            elif self.base_wd is not None:
-                weight_decay = self.base_wd * decay_mult
-            elif decay_mult == 1:
-                weight_decay = None  # the optimizer's own default applies
+            if not in_backbone:
+                depth = num_layers - 1
+            scale = self.layer_decay_rate**(num_layers - 1 - depth)
+            lr = group.pop('lr', self.base_lr) * scale
+            decay = group.pop('weight_decay',
+                              1. if base_wd is None else base_wd)
+            if (in_backbone and 'decay_mult' not in group and _matches(
+                    name[len(self.backbone_prefix):], no_decay)):
+                decay = 0.
+            extra = {k: v for k, v in group.items() if k not in _CONSUMED}
+            if decay == 0:
+                wd = 0.
+            elif base_wd is not None:
+                wd = decay
+            elif decay == 1:
+                wd = None  # the optimizer's default applies
             else:
                 raise ValueError(
-                    f'{name} needs weight decay multiplier {decay_mult}, but '
+                    f'{name} needs weight decay multiplier {decay}, but '
                     "optim_wrapper.optimizer sets no 'weight_decay' to "
                     'multiply')
-            decay = weight_decay is None or weight_decay > 0
-            key = (depth, not in_backbone, not decay, lr, weight_decay,
+            decays = wd is None or wd > 0
+            key = (depth, not in_backbone, not decays, lr, wd,
                    repr(sorted(extra.items(), key=lambda kv: str(kv[0]))))
             if key not in groups:
                 part = 'backbone' if in_backbone else 'others'
-                group = dict(params=[], lr=lr)
-                if weight_decay is not None:
-                    group['weight_decay'] = weight_decay
-                group.update(extra)
-                group.update(
-                    group_name=(f'{part}.layer_{depth}.'
-                                f"{'decay' if decay else 'no_decay'}"),
-                    layer_depth=depth,
-                    lr_scale=scale)
-                groups[key] = dict(group=group, order=order, numel=0)
-            groups[key]['group']['params'].append(record['param'])
-            groups[key]['numel'] += record['param'].numel()
+                new = dict(params=[], lr=lr)
+                if wd is not None:
+                    new['weight_decay'] = wd
+                new.update(extra)
+                new.update(group_name=f'{part}.layer_{depth}.'
+                           f"{'decay' if decays else 'no_decay'}",
+                           layer_depth=depth, lr_scale=scale)
+                groups[key] = (order, new)
+            groups[key][1]['params'].append(param)
 
-        ordered = sorted(groups.items(), key=lambda kv: (kv[0][:3],
-                                                         kv[1]['order']))
-        # Disambiguate names of groups that differ only by custom options.
-        counts: Dict[str, int] = {}
-        result = []
-        self.group_summary = []
-        for _, entry in ordered:
-            group = entry['group']
+        ordered = [g for _, (_, g) in sorted(groups.items(),
+                                            key=lambda kv: (kv[0][:3],
+                                                            kv[1][0]))]
+        counts: dict = {}
+        for group in ordered:  # names of groups differing by extras only
             base = group['group_name']
             counts[base] = counts.get(base, 0) + 1
             if counts[base] > 1:
                 group['group_name'] = f'{base}.{counts[base] - 1}'
-            result.append(group)
-            self.group_summary.append(
-                dict(
-                    group_name=group['group_name'],
-                    layer_depth=group['layer_depth'],
-                    lr_scale=group['lr_scale'],
-                    lr=group['lr'],
-                    weight_decay=group.get('weight_decay'),
-                    num_tensors=len(group['params']),
-                    numel=entry['numel']))
-        self._log_table(type(backbone).__name__, num_layers, frozen)
-        return result
+        frozen = sum(not p.requires_grad for p in model.parameters())
+        self._log_table(type(backbone).__name__, num_layers, ordered, frozen)
+        params.extend(ordered)
 
     def _log_table(self, backbone_name: str, num_layers: int,
-                   frozen: List[str]) -> None:
-        """Log the groups as a compact table."""
+                   groups: List[dict], frozen: int) -> None:
+        """Log the groups as one table (also kept in ``group_summary``)."""
+        self.group_summary = [
+            dict(group_name=g['group_name'], layer_depth=g['layer_depth'],
+                 lr_scale=g['lr_scale'], lr=g['lr'],
+                 weight_decay=g.get('weight_decay'),
+                 num_tensors=len(g['params']),
+                 numel=sum(p.numel() for p in g['params'])) for g in groups
+        ]
         header = ('group', 'depth', 'lr_scale', 'lr', 'weight_decay',
                   '#tensors', '#params')
-        rows = [header]
-        for row in self.group_summary:
-            wd = row['weight_decay']
-            rows.append((row['group_name'], str(row['layer_depth']),
-                         f"{row['lr_scale']:.4g}", f"{row['lr']:.4g}",
-                         'default' if wd is None else f'{wd:.4g}',
-                         str(row['num_tensors']), str(row['numel'])))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        lines = [
-            '  '.join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()
-            for r in rows
+        rows = [header] + [
+            (r['group_name'], str(r['layer_depth']), f"{r['lr_scale']:.4g}",
+             f"{r['lr']:.4g}", 'default' if r['weight_decay'] is None else
+             f"{r['weight_decay']:.4g}", str(r['num_tensors']),
+             str(r['numel'])) for r in self.group_summary
         ]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         title = (f'Layer-wise lr decay: backbone {backbone_name}, '
                  f'num_layers={num_layers}, '
                  f'layer_decay_rate={self.layer_decay_rate}, '
-                 f'{len(self.group_summary)} groups')
+                 f'{len(groups)} groups')
         if frozen:
-            title += f', {len(frozen)} frozen parameter(s) skipped'
-        MMLogger.get_current_instance().info('\n'.join([title] + lines))
-
-    def add_params(self,
-                   params: List[dict],
-                   module: nn.Module,
-                   prefix: str = '',
-                   is_dcn_module=None) -> None:
-        """Append the layer-decay parameter groups of ``module`` to params.
-
-        Called once by :meth:`DefaultOptimWrapperConstructor.__call__` with
-        the unwrapped model; unlike the parent it is not recursive.
-
-        Args:
-            params (list[dict]): Parameter groups, extended in place.
-            module (nn.Module): The (whole) model.
-            prefix (str): Must be ``''``: depths need full parameter names.
-            is_dcn_module: Unused, kept for signature compatibility.
-        """
-        if prefix:
-            raise ValueError(
-                'RevColLayerDecayOptimWrapperConstructor.add_params builds '
-                'groups for a whole model and needs prefix=\'\', got '
-                f'{prefix!r}')
-        params.extend(self.build_param_groups(module))
+            title += f', {frozen} frozen parameter(s) skipped'
+        MMLogger.get_current_instance().info('\n'.join(
+            [title] + ['  '.join(c.ljust(w) for c, w in zip(r, widths))
+                       .rstrip() for r in rows]))

@@ -1,55 +1,36 @@
-"""Small building blocks shared by the RevCol backbones (built directly,
-never through a registry, so a foreign default scope cannot redirect them)."""
+"""Small building blocks shared by the RevCol backbones.
+
+Stochastic depth (:class:`~mmcv.cnn.bricks.DropPath`), the MLP
+(:func:`build_mlp`, mmcv's ``FFN``) and the layer scale
+(:class:`~mmcv.cnn.bricks.LayerScale`) are mmcv's; what mmcv and mmengine
+lack is here: a channels-first LayerNorm and the window partition of the
+masked window attention. Nothing is looked up in a registry by name, so a
+foreign default scope cannot redirect them.
+"""
 from typing import Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath, LayerScale
+from mmcv.cnn.bricks.transformer import FFN
+
+__all__ = ['DropPath', 'LayerScale', 'build_mlp', 'LayerNorm2d',
+           'init_trunc_normal_', 'window_partition', 'window_unpartition']
 
 
-class DropPath(nn.Module):
-    """Stochastic depth per sample (the residual branch is dropped and the
-    kept ones rescaled). Draws from the global RNG of the input's device, so
-    the reversible engine can replay it.
-
-    Args:
-        drop_prob (float): Probability of dropping a sample's branch.
-    """
-
-    def __init__(self, drop_prob: float = 0.):
-        super().__init__()
-        if not 0 <= drop_prob < 1:
-            raise ValueError(f'drop_prob must be in [0, 1), got {drop_prob}')
-        self.drop_prob = float(drop_prob)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.drop_prob == 0. or not self.training:
-            return x
-        keep = 1 - self.drop_prob
-        shape = (x.shape[0], ) + (1, ) * (x.dim() - 1)
-        mask = x.new_empty(shape).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f'drop_prob={self.drop_prob:.3f}'
-
-
-class Mlp(nn.Module):
-    """Linear -> GELU -> Linear.
+def build_mlp(in_features: int, hidden_features: int) -> FFN:
+    """Linear -> GELU -> Linear, as mmcv's :class:`~mmcv.cnn.bricks.
+    transformer.FFN` without identity, dropout or layer scale (parameters
+    ``layers.0.0.*`` and ``layers.1.*``).
 
     Args:
         in_features (int): Input (and output) channels.
         hidden_features (int): Hidden channels.
     """
-
-    def __init__(self, in_features: int, hidden_features: int):
-        super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden_features)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_features, in_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+    return FFN(embed_dims=in_features, feedforward_channels=hidden_features,
+               num_fcs=2, act_cfg=dict(type=nn.GELU), ffn_drop=0.,
+               add_identity=False)
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -68,6 +49,8 @@ def init_trunc_normal_(module: nn.Module, types=(nn.Linear, ),
     every LayerNorm (the ViT/ConvNeXt initialisation of both backbones)."""
     from mmengine.model.weight_init import trunc_normal_
     for m in module.modules():
+        if any(p.is_meta for p in m.parameters(recurse=False)):
+            continue  # built on the meta device: nothing to initialise
         if isinstance(m, types):
             trunc_normal_(m.weight, std=std)
             if m.bias is not None:

@@ -9,8 +9,10 @@ from mmengine.model import BaseModule
 
 from ...registry import register_everywhere
 from ..columns import NUM_LEVELS, ColumnBackboneMixin, RevColumn
-from ..reversible import ColumnStage, check_keep_every, run_columns
-from .layers import DropPath, LayerNorm2d, Mlp, init_trunc_normal_
+from ..reversible import (ColumnStage, check_keep_every,
+                          compile_column_levels, run_columns)
+from .layers import (DropPath, LayerNorm2d, LayerScale, build_mlp,
+                     init_trunc_normal_)
 
 #: LayerNorm epsilon of every RevCol normalisation (official value).
 NORM_EPS = 1e-6
@@ -20,7 +22,9 @@ class ConvNeXtBlock(nn.Module):
     """ConvNeXt block on ``(B, C, H, W)`` maps (RevCol sec. 2.2.2).
 
     Depthwise ``k x k`` conv, LayerNorm, ``Linear(C, 4C)``, GELU,
-    ``Linear(4C, C)``, per-channel layer scale, drop path, residual.
+    ``Linear(4C, C)`` (mmcv ``FFN``), per-channel layer scale (mmcv
+    ``LayerScale``, ``layer_scale.weight``; ``gamma`` names the column
+    shortcut scales), drop path (mmcv ``DropPath``), residual.
 
     Args:
         channels (int): Channels.
@@ -36,14 +40,13 @@ class ConvNeXtBlock(nn.Module):
                                         padding=(kernel_size - 1) // 2,
                                         groups=channels)
         self.norm = nn.LayerNorm(channels, eps=NORM_EPS)
-        self.mlp = Mlp(channels, 4 * channels)
-        self.gamma = nn.Parameter(torch.full((channels, ),
-                                             float(layer_scale_init)))
+        self.mlp = build_mlp(channels, 4 * channels)
+        self.layer_scale = LayerScale(channels, scale=float(layer_scale_init))
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.depthwise_conv(x).permute(0, 2, 3, 1)
-        y = self.gamma * self.mlp(self.norm(y))
+        y = self.layer_scale(self.mlp(self.norm(y)))
         return x + self.drop_path(y.permute(0, 3, 1, 2))
 
 
@@ -169,6 +172,14 @@ class RevCol(ColumnBackboneMixin, BaseModule):
             ``k - 1`` columns in a row (rebuilding amplifies rounding, see
             :mod:`mmrevcol.models.reversible`). Defaults to 2; ``None``
             keeps only the last column (memory independent of depth).
+        compile_levels (bool | dict): Compile every level function with
+            :func:`torch.compile` (True: default options; a dict: its
+            options, e.g. ``dict(backend='aot_eager')``), so the forward,
+            the reversible backward's recomputation and evaluation all run
+            compiled (see
+            :func:`~mmrevcol.models.reversible.compile_column_levels`; on a
+            torch without support a warning says why and they run eagerly).
+            Defaults to False.
         out_norms (bool): Add a LayerNorm to each output. Off by default, as
             the official model (and official checkpoints have none).
         frozen_stages (int): -1 freezes nothing, 0 the stem, ``k > 0`` the
@@ -213,6 +224,7 @@ class RevCol(ColumnBackboneMixin, BaseModule):
                  keep_states_every: Optional[int] = 2,
                  out_norms: bool = False,
                  frozen_stages: int = -1,
+                 compile_levels: Union[bool, dict] = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self.parse_arch(arch)
@@ -229,22 +241,20 @@ class RevCol(ColumnBackboneMixin, BaseModule):
         self.kernel_size = kernel_size
         self.in_channels = self._check_int('in_channels', in_channels, 1)
         self.out_indices = self._check_out_indices(out_indices)
-        if (isinstance(drop_path_rate, bool)
-                or not isinstance(drop_path_rate, (int, float))
-                or not 0 <= drop_path_rate < 1):
-            raise ValueError(f'drop_path_rate must be a float in [0, 1), got '
-                             f'{drop_path_rate!r}')
+        self.drop_path_rate = self._check_rate(
+            'drop_path_rate', drop_path_rate, 'stochastic depth of the last '
+            'block of a column')
         if (not isinstance(frozen_stages, int)
+                or isinstance(frozen_stages, bool)
                 or not -1 <= frozen_stages <= self.num_columns):
             raise ValueError(f'frozen_stages must be an int in [-1, '
                              f'{self.num_columns}] (-1: none, 0: stem, k: '
                              f'stem and the first k columns), got '
                              f'{frozen_stages!r}')
         self.frozen_stages = frozen_stages
-        self.drop_path_rate = float(drop_path_rate)
-        self.reversible = bool(reversible)
+        self.reversible = self._check_bool('reversible', reversible)
         self.keep_states_every = check_keep_every(keep_states_every)
-        self.out_norms = bool(out_norms)
+        self.out_norms = self._check_bool('out_norms', out_norms)
 
         c = self.channels
         self.stem = nn.Sequential(
@@ -276,6 +286,8 @@ class RevCol(ColumnBackboneMixin, BaseModule):
 
         self._init_params()
         self._freeze_stages()
+        self.compile_levels = compile_column_levels(
+            self.columns, compile_levels)
 
     # ------------------------------------------------------------ arguments
     @classmethod

@@ -16,9 +16,9 @@ from ...registry import register_everywhere
 from ..columns import (NUM_LEVELS, ORDERS, ColumnBackboneMixin, RevColumn,
                        reachable_levels)
 from ..reversible import (ColumnStage, TokenBridge, check_keep_every,
-                          run_columns)
-from .layers import (DropPath, Mlp, init_trunc_normal_, window_partition,
-                     window_unpartition)
+                          compile_column_levels, run_columns)
+from .layers import (DropPath, build_mlp, init_trunc_normal_,
+                     window_partition, window_unpartition)
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, src_shape: Tuple[int, int],
@@ -47,9 +47,9 @@ def resize_pos_embed(pos_embed: torch.Tensor, src_shape: Tuple[int, int],
 
 class Attention(nn.Module):
     """Multi-head self-attention on ``(B, H, W, C)`` maps (or ``(B, N, C)``
-    token sequences, global only), global or in non-overlapping windows (inputs padded to window multiples and unpadded
-    afterwards, as ViTDet; unlike ViTDet the padded tokens are masked out of
-    the attention).
+    token sequences, global only), global or in non-overlapping windows
+    (inputs padded to window multiples and unpadded afterwards, as ViTDet;
+    unlike ViTDet the padded tokens are masked out of the attention).
 
     Args:
         embed_dims (int): Channels.
@@ -117,7 +117,7 @@ class TransformerBlock(nn.Module):
         self.norm1 = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.attn = Attention(embed_dims, num_heads, window_size=window_size)
         self.norm2 = nn.LayerNorm(embed_dims, eps=norm_eps)
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
+        self.mlp = build_mlp(embed_dims, int(embed_dims * mlp_ratio))
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -245,6 +245,14 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             input ``td_norm``/``td_pos_embed`` once ``k`` reaches into the
             top-down columns). Defaults to -1.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        compile_levels (bool | dict): Compile every level function with
+            :func:`torch.compile` (True: default options; a dict: its
+            options, e.g. ``dict(backend='aot_eager')``), so the forward,
+            the reversible backward's recomputation and evaluation all run
+            compiled (see
+            :func:`~mmrevcol.models.reversible.compile_column_levels`; on a
+            torch without support a warning says why and they run eagerly).
+            Defaults to False.
         init_cfg (dict, optional): Initialization config, e.g.
             ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
     """
@@ -281,6 +289,7 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                  keep_states_every: Optional[int] = 2,
                  frozen_stages: int = -1,
                  norm_eps: float = 1e-6,
+                 compile_levels: Union[bool, dict] = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -288,10 +297,11 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         self.embed_dims = s['embed_dims']
         self.patch_size = self._check_int('patch_size', patch_size, 1)
         self.in_channels = self._check_int('in_channels', in_channels, 1)
-        if isinstance(img_size, int):
+        if isinstance(img_size, int) and not isinstance(img_size, bool):
             img_size = (img_size, img_size)
-        if (len(img_size) != 2
-                or any(int(v) < patch_size for v in img_size)):
+        if (not isinstance(img_size, (list, tuple)) or len(img_size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool)
+                           and v >= patch_size for v in img_size)):
             raise ValueError(f'img_size must be an int or (h, w) pair of '
                              f'sizes >= patch_size {patch_size}, got '
                              f'{img_size!r}')
@@ -315,25 +325,30 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             raise ValueError("out_type='avg_featmap' returns the pooled top "
                              f'level: out_indices must be (3,), got '
                              f'{tuple(out_indices)!r}')
-        if (len(out_strides) != NUM_LEVELS
-                or any(int(v) <= 0 for v in out_strides)):
-            raise ValueError(f'out_strides must give {NUM_LEVELS} positive '
-                             f'strides, one per level, got {out_strides!r}')
-        self.out_strides = tuple(int(v) for v in out_strides)
-        self.extra_strides = tuple(int(v) for v in extra_strides)
-        if any(v <= 0 for v in self.extra_strides):
-            raise ValueError(f'extra_strides must be positive, got '
-                             f'{extra_strides!r}')
+        self.out_strides = self._check_positive_ints(
+            'out_strides', out_strides, NUM_LEVELS)
+        self.extra_strides = self._check_positive_ints(
+            'extra_strides', extra_strides)
         if self.extra_strides and (out_type != 'featmap'
                                    or self.out_indices[-1] != 3):
             raise ValueError('extra_strides resize the top level: they need '
                              "out_type='featmap' and out_indices ending with "
                              f'3, got out_indices={tuple(out_indices)!r}')
-        if not 0 <= drop_path_rate < 1:
-            raise ValueError(f'drop_path_rate must be in [0, 1), got '
-                             f'{drop_path_rate}')
+        drop_path_rate = self._check_rate(
+            'drop_path_rate', drop_path_rate, 'stochastic depth of the last '
+            'block of a column')
         self.window_size = self._check_int('window_size', window_size, 0)
-        self.reversible = bool(reversible)
+        if not isinstance(global_attn_indexes, (list, tuple)) or not all(
+                isinstance(g, int) and not isinstance(g, bool)
+                for g in global_attn_indexes):
+            raise TypeError('global_attn_indexes must be a sequence of ints '
+                            '(block indices inside a level), got '
+                            f'{global_attn_indexes!r}')
+        if (isinstance(norm_eps, bool)
+                or not isinstance(norm_eps, (int, float)) or norm_eps <= 0):
+            raise ValueError(f'norm_eps must be a number > 0 (the LayerNorm '
+                             f'epsilon), got {norm_eps!r}')
+        self.reversible = self._check_bool('reversible', reversible)
         self.keep_states_every = check_keep_every(keep_states_every)
         num_columns = s['bu_columns'] + s['td_columns']
         if (not isinstance(frozen_stages, int)
@@ -409,6 +424,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         self._init_params()
         self._register_load_state_dict_pre_hook(self._resize_pos_on_load)
         self._freeze_stages()
+        self.compile_levels = compile_column_levels(
+            self.columns, compile_levels)
 
     # ------------------------------------------------------------ arguments
     def _parse_arch(self, arch) -> Dict:
@@ -443,7 +460,9 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             raise ValueError(f"arch['embed_dims'] {s['embed_dims']} must be "
                              f"divisible by arch['num_heads'] "
                              f"{s['num_heads']}")
-        if not s['mlp_ratio'] > 0:
+        ratio = s['mlp_ratio']
+        if (isinstance(ratio, bool) or not isinstance(ratio, (int, float))
+                or not ratio > 0):
             raise ValueError(f"arch['mlp_ratio'] must be > 0, got "
                              f"{s['mlp_ratio']}")
         return s
@@ -520,6 +539,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
     # -------------------------------------------------------------- weights
     def _init_params(self):
         init_trunc_normal_(self, (nn.Linear, ))
+        if self.pos_embed.is_meta:
+            return  # built on the meta device: nothing to initialise
         w = self.patch_embed.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         trunc_normal_(self.pos_embed, std=.02)
@@ -527,6 +548,10 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             trunc_normal_(self.td_pos_embed, std=.02)
         if hasattr(self, 'mask_token'):
             nn.init.normal_(self.mask_token, std=.02)  # as MAE
+
+    #: State-dict keys :meth:`_resize_pos_on_load` interpolates to this
+    #: backbone's token grid (checkpoints of another input size load).
+    KEYS_RESIZED_ON_LOAD = ('pos_embed', 'td_pos_embed')
 
     def _resize_pos_on_load(self, state_dict, prefix, *args, **kwargs):
         for name in ('pos_embed', 'td_pos_embed'):
@@ -582,6 +607,10 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
                              f'got shape {tuple(x.shape)}')
         p = self.patch_size
         H, W = x.shape[-2:]
+        if H < p or W < p:
+            raise ValueError(f'RevColV2 needs inputs of at least {p}x{p} '
+                             f'pixels (one patch, patch_size={p}), got '
+                             f'{H}x{W}')
         pad_h, pad_w = (-H) % p, (-W) % p
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
@@ -671,8 +700,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         """
         p = self.patch_size
         if x.dim() != 4 or x.shape[-2] % p or x.shape[-1] % p:
-            raise ValueError(f'masked pre-training needs (B, {self.in_channels}'
-                             f', H, W) images with H and W multiples of '
+            raise ValueError(f'masked pre-training needs (B, '
+                             f'{self.in_channels}, H, W) images with H and W multiples of '
                              f'patch_size {p} (no padded tokens), got shape '
                              f'{tuple(x.shape)}')
         tokens = self.embed(x)

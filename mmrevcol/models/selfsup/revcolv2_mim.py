@@ -72,6 +72,21 @@ class RevColV2MIM(BaseSelfSupervisor):
             raise ValueError(f'head.patch_size {patch} must equal the '
                              f'backbone patch_size '
                              f'{self.backbone.patch_size}')
+        norm = getattr(self.neck, 'norm', None)
+        width = getattr(norm, 'normalized_shape', (None, ))[0]
+        if norm is not None and width != self.backbone.embed_dims:
+            raise ValueError(
+                f'neck.embed_dims {width} must equal the backbone '
+                f'embed_dims {self.backbone.embed_dims} (the pixel predictor '
+                f'reads the level-0 tokens)')
+        pred = getattr(self.neck, 'pred', None)
+        in_chans = getattr(self.backbone, 'in_channels', 3)
+        if pred is not None and pred.out_features != patch**2 * in_chans:
+            raise ValueError(
+                f'neck.patch_size and neck.in_channels give '
+                f'{pred.out_features} outputs per token, the backbone '
+                f'patches need {patch}**2 * {in_chans} = '
+                f'{patch**2 * in_chans}: set neck.patch_size={patch}')
 
     def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """The four levels of the last top-down column, unmasked."""

@@ -510,8 +510,9 @@ def test_custom_keys():
     bias = group_of(wrapper, model.backbone.blocks[1].fc.bias)
     assert bias['lr'] == pytest.approx(BASE_LR * 0.1 * scale)
     assert bias['betas'] == (0.9, 0.999)  # AdamW default
-    # a custom key without decay_mult keeps the automatic no-decay rule
-    assert bias['weight_decay'] == 0
+    # a custom key without decay_mult means decay_mult=1, as in mmengine
+    assert bias['weight_decay'] == pytest.approx(BASE_WD)
+    assert 'lr_mult' not in bias and 'decay_mult' not in weight
     # custom decay_mult overrides the backbone's no_weight_decay()
     assert group_of(wrapper, model.backbone.pos_embed)['weight_decay'] == \
         pytest.approx(BASE_WD)
@@ -540,32 +541,23 @@ def test_norm_decay_mult():
         'weight_decay'] == 0
 
 
-def test_bias_decay_and_lr_mult():
+@pytest.mark.parametrize('key,replacement', [
+    ('bias_lr_mult', "custom_keys={'.bias'"),
+    ('bias_decay_mult', "custom_keys={'.bias'"),
+    ('dwconv_decay_mult', 'custom_keys entry'),
+    ('dcn_offset_lr_mult', "custom_keys={'conv_offset'"),
+    ('bypass_duplicate', 'always added once'),
+])
+def test_removed_keys_name_their_replacement(key, replacement):
+    with pytest.raises(ValueError) as info:
+        build(ToyModel(), {key: 1.})
+    message = str(info.value)
+    assert f"paramwise_cfg['{key}'] was removed; use" in message
+    assert replacement in message
+
+
+def test_flat_decay_mult():
     model = ToyModel()
-    wrapper = build(model, dict(bias_decay_mult=0.5, bias_lr_mult=2.))
-    fc_bias = group_of(wrapper, model.backbone.blocks[2].fc.bias)
-    assert fc_bias['weight_decay'] == pytest.approx(BASE_WD * 0.5)
-    assert fc_bias['lr'] == pytest.approx(BASE_LR * 2 * RATE)
-    head_bias = group_of(wrapper, model.head[2].bias)
-    assert head_bias['lr'] == pytest.approx(BASE_LR * 2)
-    # norm biases are not "biases" for these options
-    norm_bias = group_of(wrapper, model.backbone.blocks[2].norm.bias)
-    assert norm_bias['weight_decay'] == 0
-    assert norm_bias['lr'] == pytest.approx(BASE_LR * RATE)
-    assert group_of(wrapper, model.backbone.blocks[2].fc.weight)['lr'] == \
-        pytest.approx(BASE_LR * RATE)
-
-
-def test_dwconv_and_flat_decay_mult():
-    model = ToyModel()
-    dw = model.backbone.patch_embed[1]
-    wrapper = build(model, dict(dwconv_decay_mult=0.3))
-    for param in dw.parameters():
-        assert group_of(wrapper, param)['weight_decay'] == \
-            pytest.approx(BASE_WD * 0.3)
-    assert group_of(wrapper, model.backbone.patch_embed[0].weight)[
-        'weight_decay'] == pytest.approx(BASE_WD)
-
     wrapper = build(model, dict(flat_decay_mult=1.))
     for name, param in model.named_parameters():
         wd = group_of(wrapper, param)['weight_decay']
@@ -575,35 +567,16 @@ def test_dwconv_and_flat_decay_mult():
             assert wd == pytest.approx(BASE_WD), name
 
 
-def test_dcn_offset_lr_mult():
-    from mmcv.ops import DeformConv2dPack
-
-    model = ToyModel()
-    model.neck = DeformConv2dPack(8, 8, 3, padding=1)
-    wrapper = build(model, dict(dcn_offset_lr_mult=0.1, bias_lr_mult=3.))
-    offset = model.neck.conv_offset
-    for param in offset.parameters():
-        group = group_of(wrapper, param)
-        assert group['lr'] == pytest.approx(BASE_LR * 0.1)
-    # the offset bias is a DCN child: no flat no-decay rule applies
-    assert group_of(wrapper, offset.bias)['weight_decay'] == \
-        pytest.approx(BASE_WD)
-    assert group_of(wrapper, model.neck.weight)['lr'] == BASE_LR
-
-
-@pytest.mark.parametrize('bypass', [False, True])
-def test_shared_parameter_added_once(bypass):
+def test_shared_parameter_added_once():
     model = ToyModel()
     model.aux = nn.Linear(8, 8)
     model.aux.weight = model.head[0].weight  # tied
-    wrapper = build(model, dict(bypass_duplicate=bypass))
+    wrapper = build(model)
     group_of(wrapper, model.head[0].weight)  # exactly one group
     listed = [p for g in wrapper.optimizer.param_groups for p in g['params']]
     assert len(listed) == len({id(p) for p in listed}) == len(
         list(model.parameters()))
     wrapper.update_params(model(torch.randn(2, 3, 4, 4)).sum())
-    with pytest.raises(TypeError, match="'bypass_duplicate'.*bool"):
-        build(model, dict(bypass_duplicate='yes'))
 
 
 def test_weight_decay_left_to_optimizer_default():
@@ -615,7 +588,7 @@ def test_weight_decay_left_to_optimizer_default():
         'weight_decay'] == 0
     assert math.isclose(weight['lr'], BASE_LR * RATE**3)
     with pytest.raises(ValueError, match="sets no 'weight_decay'"):
-        build(model, dict(bias_decay_mult=0.5),
+        build(model, dict(flat_decay_mult=0.5),
               optimizer=dict(type='AdamW', lr=BASE_LR))
 
 

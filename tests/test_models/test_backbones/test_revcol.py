@@ -110,7 +110,7 @@ def test_column_structure_and_fusion_reads():
                                                    1, 1)
                 assert torch.all(column.gamma(lvl) == 0.5)
             for block in level.blocks:
-                assert torch.all(block.gamma == 1e-6)
+                assert torch.all(block.layer_scale.weight == 1e-6)
                 assert block.depthwise_conv.kernel_size == (3, 3)
     huge = RevCol(TINY_H, kernel_size=5)
     level0 = huge.columns[1].levels[0]
@@ -166,7 +166,7 @@ def test_reversible_gradients_equal_plain_autograd(arch, hw, frozen):
     model = RevCol(arch, drop_path_rate=0.3, frozen_stages=frozen)
     with torch.no_grad():  # non-trivial layer scales
         for name, p in model.named_parameters():
-            if name.endswith('.gamma'):
+            if name.endswith('.layer_scale.weight'):
                 p.uniform_(0.2, 0.8)
     model = model.double().train()
     x = torch.randn(2, 3, *hw, dtype=torch.float64)
@@ -214,9 +214,10 @@ def test_layer_depth():
     assert model.num_layers == 9
     cases = {
         'backbone.stem.0.weight': 0,
-        'backbone.columns.0.levels.0.blocks.0.mlp.fc1.weight': 1,
+        'backbone.columns.0.levels.0.blocks.0.mlp.layers.0.0.weight': 1,
         'backbone.columns.0.levels.1.down.0.weight': 2,
-        'backbone.columns.2.levels.2.blocks.1.gamma': 2 + 2 + 1 + 1,
+        'backbone.columns.2.levels.2.blocks.1.layer_scale.weight':
+        2 + 2 + 1 + 1,
         'backbone.columns.1.levels.2.up.proj.weight': 1 + 2 + 1,
         # official rule: the shortcut scales of column j sit at depth j + 1
         'backbone.columns.1.gamma3': 1 + 1,

@@ -175,7 +175,7 @@ def test_layer_depth_follows_the_data_path_v2b(out_type):
     spots = {
         'backbone.patch_embed.weight': 0,
         'backbone.columns.0.levels.0.blocks.0.attn.qkv.weight': 1,
-        'backbone.columns.2.levels.3.blocks.2.mlp.fc2.weight': 14,
+        'backbone.columns.2.levels.3.blocks.2.mlp.layers.1.weight': 14,
         'backbone.td_norm.weight': 15,
         'backbone.td_pos_embed': 15,
         'backbone.columns.3.levels.3.blocks.0.norm1.weight': 15,
@@ -226,7 +226,7 @@ def test_bad_arch(arch, match):
     (dict(out_indices=(1, 1)), 'non-empty and unique'),
     (dict(out_type='pooled'), "out_type must be one of"),
     (dict(out_type='avg_featmap'), r'out_indices must be \(3,\)'),
-    (dict(drop_path_rate=1.0), r'drop_path_rate must be in \[0, 1\)'),
+    (dict(drop_path_rate=1.0), r'drop_path_rate must be a float in \[0, 1\)'),
     (dict(img_size=8), 'img_size must be'),
     (dict(global_attn_indexes=(5, ), window_size=4), 'global_attn_indexes'),
 ])

@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from mmrevcol import apis
 from mmrevcol.converters import ConversionError, export_mim_backbone
-from mmrevcol.model_index import build_model
+from mmrevcol.apis import build_model
 from mmrevcol.models import RevColV2
 from mmrevcol.models.checkpoint import load_backbone_checkpoint
 from mmrevcol.models.reversible import TokenBridge, reconstruction_errors
@@ -178,8 +178,8 @@ def test_algorithm_checks_its_parts():
 
 
 def test_pretraining_configs_follow_the_paper():
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pretrain',
-                                   'revcolv2_b_mim_in1k.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'revcolv2',
+                                   'revcolv2-b_mim_8xb512-amp-1600e_in1k.py'))
     assert cfg.model.backbone.mask_ratio == 0.75
     assert cfg.model.backbone.drop_path_rate == 0.
     assert cfg.model.backbone.reversible is True
@@ -193,8 +193,8 @@ def test_pretraining_configs_follow_the_paper():
     assert cfg.model_wrapper_cfg.find_unused_parameters is False
     crop = cfg.train_dataloader.dataset.pipeline[1]
     assert crop.type == 'RandomResizedCrop' and crop.scale == 224
-    large = Config.fromfile(osp.join(ROOT, 'configs', 'pretrain',
-                                     'revcolv2_l_mim_in1k.py'))
+    large = Config.fromfile(osp.join(ROOT, 'configs', 'revcolv2',
+                                     'revcolv2-l_mim_8xb512-amp-1600e_in1k.py'))
     assert large.model.backbone.arch == 'large'
     assert large.model.neck.embed_dims == 672
 
@@ -274,12 +274,12 @@ def test_exported_backbone_matches_the_pretrained_one(chain):
 
 
 @pytest.mark.parametrize('config', [
-    'upernet_revcolv2_b_ade20k.py', 'mask_rcnn_revcolv2_b_coco.py',
-    'mask2former_revcolv2_b_ade20k.py', 'revcolv2_b_in1k.py'])
+    'revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py', 'revcolv2-b_mask-rcnn_8xb4-50e_coco.py',
+    'revcolv2-b_mask2former_8xb2-160k_ade20k-640x640.py', 'revcolv2-b_8xb128-100e_in1k.py'])
 def test_exported_backbone_loads_into_every_config(chain, config):
     from mmengine.registry import MODELS
     work, _ = chain
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'revcolv2', config))
     backbone_cfg = cfg.model.backbone
     backbone_cfg.arch = dict(embed_dims=64, num_heads=4, mlp_ratio=2,
                              bu_columns=2, bu_depth=4, td_columns=2,
@@ -318,7 +318,7 @@ def test_chain_classifier_then_upernet_one_train_step(chain, tmp_path):
 
 
 def test_pretrain_memory_benchmark_side_by_side():
-    from mmrevcol.analysis import benchmark_pretrain, format_pretrain_table
+    from analysis_lib import benchmark_pretrain, format_pretrain_table
     model = masked(arch(3, 3), img_size=64)
     results = benchmark_pretrain(model, img_size=64, batch_size=2, steps=1,
                                  warmup=0, keep_every=(2, ))
@@ -339,7 +339,7 @@ def test_pretrain_memory_benchmark_side_by_side():
 
 
 def test_peak_process_memory_of_a_step_in_a_fresh_process():
-    from mmrevcol.analysis.memory import peak_rss_of_step
+    from analysis_lib.memory import peak_rss_of_step
     kwargs = dict(arch=dict(embed_dims=64, num_heads=2, bu_columns=3,
                             bu_depth=4, td_columns=3, td_depth=4),
                   img_size=128, patch_size=8, out_type='masked')

@@ -1,6 +1,5 @@
 """model-index.yml, the metafiles, measured complexity and the README table
-(mmrevcol.model_index and tools/model_index.py)."""
-import importlib.util
+(.dev_scripts/model_index.py, repository maintenance)."""
 import os
 import os.path as osp
 import re
@@ -11,8 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 import yaml
 
-from mmrevcol import model_index as mi
-from tests.helpers import ROOT
+from tests.helpers import ROOT, load_script
+
+mi = load_script('.dev_scripts/model_index.py')
 
 REPO = ROOT
 TOY_CLS = osp.join(REPO, 'configs', 'toy', 'revcolv2_toy_imagenet.py')
@@ -26,11 +26,7 @@ def entry_of(config):
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'model_index_tool', osp.join(REPO, 'tools', 'model_index.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return mi
 
 
 # --------------------------------------------------------------- the index
@@ -38,7 +34,7 @@ def load_tool():
 
 def test_every_config_is_listed_once():
     configs = mi.list_configs(REPO)
-    assert 'configs/revcolv2_b_in1k.py' in configs
+    assert 'configs/revcolv2/revcolv2-b_8xb128-100e_in1k.py' in configs
     assert not [c for c in configs if '/toy/' in c or '/_base_/' in c]
     listed = [m['Config'] for m in mi.all_models(mi.load_index(REPO))]
     assert sorted(set(configs) - set(listed)) == []  # a config not indexed
@@ -74,10 +70,10 @@ def test_metafiles_are_valid_for_the_model_index_library():
 
 
 @pytest.mark.parametrize('config', [
-    'configs/revcolv2_b_in1k.py',
-    'configs/mask2former_revcolv2_b_ade20k.py',
-    'configs/upernet_revcolv2_b_ade20k.py',
-    'configs/upernet_revcol_t_ade20k.py',
+    'configs/revcolv2/revcolv2-b_8xb128-100e_in1k.py',
+    'configs/revcolv2/revcolv2-b_mask2former_8xb2-160k_ade20k-640x640.py',
+    'configs/revcolv2/revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py',
+    'configs/revcol/revcol-t_upernet_8xb2-80k_ade20k-512x512.py',
 ])
 def test_recorded_parameters_equal_a_fresh_count(config):
     recorded = entry_of(config)['Metadata']
@@ -115,15 +111,15 @@ def test_paper_sources_cite_papers_by_title_and_arxiv_id():
 
 def test_flops_input_follows_the_task_rules():
     cases = {
-        'configs/revcolv2_b_in1k.py': (224, 224),
-        'configs/upernet_revcolv2_b_ade20k.py': (512, 2048),
-        'configs/mask2former_revcolv2_b_ade20k.py': (640, 2560),
-        'configs/upernet_revcol_b_in22k_ade20k.py': (640, 2560),
-        'configs/cascade_mask_rcnn_revcol_t_coco.py': (800, 1280),
+        'configs/revcolv2/revcolv2-b_8xb128-100e_in1k.py': (224, 224),
+        'configs/revcolv2/revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py': (512, 2048),
+        'configs/revcolv2/revcolv2-b_mask2former_8xb2-160k_ade20k-640x640.py': (640, 2560),
+        'configs/revcol/revcol-b_in22k-pre_upernet_8xb2-80k_ade20k-640x640.py': (640, 2560),
+        'configs/revcol/revcol-t_cascade-mask-rcnn_fpn_8xb2-3x_coco.py': (800, 1280),
         # no test pipeline (IN-22K has no validation split): the default
-        'configs/revcolv2_b_in22k.py': (224, 224),
-        'configs/revcolv2_b_in22k-pre_in1k-384px.py': (384, 384),
-        'configs/upernet_revcolv2_b_in22k_ade20k-640.py': (640, 2560),
+        'configs/revcolv2/revcolv2-b_32xb128-90e_in22k.py': (224, 224),
+        'configs/revcolv2/revcolv2-b_in22k-pre_8xb64-30e_in1k-384px.py': (384, 384),
+        'configs/revcolv2/revcolv2-b_in22k-pre_upernet_8xb2-160k_ade20k-640x640.py': (640, 2560),
     }
     for config, hw in cases.items():
         assert mi.flops_input_hw(mi.load_config(osp.join(REPO, config))) == hw
@@ -233,7 +229,10 @@ def fake_root(tmp_path):
     (root / 'configs').mkdir(parents=True)
     shutil.copy(osp.join(REPO, mi.MODEL_INDEX), root / mi.MODEL_INDEX)
     for rel in mi.load_index(REPO):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(osp.join(REPO, rel), root / rel)
+        readme = osp.join(osp.dirname(rel), 'README.md')
+        shutil.copy(osp.join(REPO, readme), root / readme)
     shutil.copy(osp.join(REPO, 'README.md'), root / 'README.md')
     for model in mi.all_models(mi.load_index(REPO)):
         (root / model['Config']).write_text('')
@@ -243,16 +242,22 @@ def fake_root(tmp_path):
 def test_check_reports_configs_missing_from_the_index(tmp_path):
     root = fake_root(tmp_path)
     assert mi.check(str(root), params=False) == []
+    new = root / 'configs' / 'revcolv2' / 'revcolv2-x_upernet_ade20k.py'
+    new.write_text('')
+    # neither a deprecated top-level alias nor a pre-training config
     (root / 'configs' / 'upernet_revcolv2_x_ade20k.py').write_text('')
+    (root / 'configs' / 'revcolv2' / 'revcolv2-x_mim_in1k.py').write_text('')
     problems = mi.check(str(root), params=False)
     assert len(problems) == 1
-    assert 'configs/upernet_revcolv2_x_ade20k.py is not listed' in problems[0]
-    (root / 'configs' / 'upernet_revcolv2_x_ade20k.py').unlink()
-    (root / 'configs' / 'revcolv2_l_in1k.py').unlink()
+    assert ('configs/revcolv2/revcolv2-x_upernet_ade20k.py is not listed'
+            in problems[0])
+    new.unlink()
+    (root / 'configs' / 'revcolv2' / 'revcolv2-l_8xb128-50e_in1k.py').unlink()
     problems = mi.check(str(root), params=False)
-    assert problems == ["configs/revcolv2_metafile.yml: model "
-                        "'revcolv2_l_in1k': config configs/revcolv2_l_in1k.py"
-                        " does not exist"]
+    assert problems == [
+        "configs/revcolv2/metafile.yml: model 'revcolv2-l_8xb128-50e_in1k': "
+        'config configs/revcolv2/revcolv2-l_8xb128-50e_in1k.py does not exist'
+    ]
 
 
 def test_check_reports_stale_readme_and_missing_results(tmp_path):
@@ -263,32 +268,45 @@ def test_check_reports_stale_readme_and_missing_results(tmp_path):
                for p in mi.check(str(root), params=False))
     mi.update_readme(str(readme), mi.render_table(mi.load_index(str(root))))
     assert mi.check(str(root), params=False) == []
-    meta = root / 'configs' / 'revcolv2_metafile.yml'
+    family_readme = root / 'configs' / 'revcolv2' / 'README.md'
+    family_readme.write_text(family_readme.read_text().replace('84.7', '9'))
+    assert mi.check(str(root), params=False) == [
+        f'{family_readme}: the model table differs from the metafiles; run '
+        '.dev_scripts/model_index.py --update-readme']
+    tool = load_tool()
+    assert tool.main(['--update-readme', '--root', str(root)]) == 0
+    assert mi.check(str(root), params=False) == []
+    meta = root / 'configs' / 'revcolv2' / 'metafile.yml'
     content = yaml.safe_load(meta.read_text())
     content['Models'][0]['Results'] = []
     del content['Models'][1]['Metadata']['FLOPs']
     meta.write_text(mi.dump_metafile(content))
     problems = mi.check(str(root), params=False, readme='')
-    assert len(problems) == 2
+    assert len(problems) == 3
     assert 'has no paper Results' in problems[0]
-    assert "'revcolv2_l_in1k' has no measured 'FLOPs'" in problems[1]
+    assert "'revcolv2-l_8xb128-50e_in1k' has no measured 'FLOPs'" in problems[1]
+    # readme='' leaves out the repository README, not the family's
+    assert problems[2].startswith(f'{family_readme}: the model table differs')
 
 
 def test_update_metafiles_adds_and_refreshes_entries(tmp_path):
     root = tmp_path / 'repo'
-    (root / 'configs').mkdir(parents=True)
+    for folder in mi.CONFIG_DIRS:
+        (root / folder).mkdir(parents=True)
     (root / mi.MODEL_INDEX).write_text(
-        'Import:\n  - configs/revcolv2_metafile.yml\n'
-        '  - configs/revcol_metafile.yml\n')
+        'Import:\n  - configs/revcolv2/metafile.yml\n'
+        '  - configs/revcol/metafile.yml\n')
     for family, (name, rel) in mi.FAMILIES.items():
         (root / rel).write_text(f'Collections:\n- Name: {name}\nModels: []\n')
-    config = 'configs/tiny_revcolv2_cls.py'
+        (root / osp.dirname(rel) / 'README.md').write_text(
+            f'{mi.TABLE_START}\n{mi.TABLE_END}\n')
+    config = 'configs/revcolv2/tiny_revcolv2_cls.py'
     (root / config).write_text(f'_base_ = [{TOY_CLS!r}]\n')
     logs = []
     measured = mi.update_metafiles(str(root), log=logs.append)
     numbers = measured[config]
     assert any('add its paper result' in line for line in logs)
-    content = yaml.safe_load((root / 'configs/revcolv2_metafile.yml')
+    content = yaml.safe_load((root / 'configs/revcolv2/metafile.yml')
                              .read_text())
     (model, ) = content['Models']
     assert model['Name'] == 'tiny_revcolv2_cls'
@@ -296,16 +314,26 @@ def test_update_metafiles_adds_and_refreshes_entries(tmp_path):
     assert model['Metadata']['Parameters'] == numbers['Parameters'] > 0
     assert model['Metadata']['FLOPs'] == numbers['FLOPs'] > 0
     assert model['Metadata']['Training Data'] == ['ImageNet-1k']
+    mi.update_readme(str(root / 'configs/revcolv2/README.md'),
+                     mi.render_table({'configs/revcolv2/metafile.yml': content},
+                                     'configs/revcolv2'))
+    mi.update_readme(str(root / 'configs/revcol/README.md'),
+                     mi.render_table(
+                         {'configs/revcol/metafile.yml': dict(
+                             Collections=[dict(Name='RevCol')], Models=[])},
+                         'configs/revcol'))
     problems = mi.check(str(root), readme='')
     assert len(problems) == 2 and 'Paper Source' in problems[0]
     # the paper result is added by hand and survives the next update
-    meta_file = root / 'configs/revcolv2_metafile.yml'
+    meta_file = root / 'configs/revcolv2/metafile.yml'
     model['Metadata']['Paper Source'] = 'a test'
     model['Results'] = [dict(Task='Image Classification',
                              Dataset='ImageNet-1k',
                              Metrics={'Top 1 Accuracy': 50.0})]
     meta_file.write_text(mi.dump_metafile(content))
-    assert mi.check(str(root), readme='') == []
+    assert mi.check(str(root), readme='') == [
+        f'{root}/configs/revcolv2/README.md: the model table differs from the '
+        'metafiles; run .dev_scripts/model_index.py --update-readme']
     mi.update_metafiles(str(root), flops=False, log=None)
     again = yaml.safe_load(meta_file.read_text())['Models'][0]
     assert again == model  # same model and input: the FLOPs stay
@@ -320,8 +348,8 @@ def test_update_metafiles_adds_and_refreshes_entries(tmp_path):
     assert again['Results'] == model['Results']
     assert again['Metadata']['Parameters'] == numbers['Parameters']
     assert 'FLOPs' not in again['Metadata']
-    assert sorted(os.listdir(root / 'configs')) == [
-        'revcol_metafile.yml', 'revcolv2_metafile.yml', 'tiny_revcolv2_cls.py'
+    assert sorted(os.listdir(root / 'configs' / 'revcolv2')) == [
+        'README.md', 'metafile.yml', 'tiny_revcolv2_cls.py'
     ]
     with pytest.raises(ValueError, match='not an indexed config'):
         mi.update_metafiles(str(root), configs=['configs/nope.py'])
@@ -335,10 +363,10 @@ def test_tool_check_and_usage_errors(tmp_path, capsys):
     root = fake_root(tmp_path)
     assert tool.main(['--check', '--no-params', '--root', str(root)]) == 0
     assert 'model index check: OK' in capsys.readouterr().out
-    (root / 'configs' / 'new_revcolv2_cfg.py').write_text('')
+    (root / 'configs' / 'revcolv2' / 'new_revcolv2_cfg.py').write_text('')
     assert tool.main(['--check', '--no-params', '--root', str(root)]) == 1
     out = capsys.readouterr().out
-    assert 'configs/new_revcolv2_cfg.py is not listed' in out
+    assert 'configs/revcolv2/new_revcolv2_cfg.py is not listed' in out
     with pytest.raises(SystemExit) as err:
         tool.main([])
     assert err.value.code == 2

@@ -6,7 +6,7 @@ preprocessing, network, post-processing such as NMS and mask pasting: what
 an image costs at test time, as mmdet's benchmark measures) under
 ``torch.no_grad``, synchronising the GPU around every step, after a few
 warm-up steps. Batches are either dummy images of a fixed size
-(:func:`mmrevcol.analysis.complexity.dummy_data_batch`) or the config's
+(:func:`analysis_lib.complexity.dummy_data_batch`) or the config's
 real test dataloader.
 """
 import itertools
@@ -153,7 +153,7 @@ def benchmark_config(config: ConfigLike,
             Defaults to None.
         shape (int | Sequence[int], optional): ``S`` or ``(H, W)`` of the
             dummy images (``source='dummy'`` only). Defaults to
-            :data:`~mmrevcol.analysis.complexity.DEFAULT_SHAPES` of the
+            :data:`~analysis_lib.complexity.DEFAULT_SHAPES` of the
             config's scope.
         batch_size (int): Images per step. Defaults to 1.
         num_warmup (int): Untimed steps first. Defaults to 5.

@@ -1,7 +1,14 @@
 """The model index: OpenMMLab metafiles, measured complexity, README table.
 
+Repository maintenance (not part of the package)::
+
+    python .dev_scripts/model_index.py --update-metafile [--configs C ...] \
+        [--no-flops]
+    python .dev_scripts/model_index.py --update-readme
+    python .dev_scripts/model_index.py --check [--no-params]
+
 ``model-index.yml`` (repository root) imports one metafile per backbone
-family (``configs/revcol_metafile.yml``, ``configs/revcolv2_metafile.yml``)
+family (``configs/revcol/metafile.yml``, ``configs/revcolv2/metafile.yml``)
 in the OpenMMLab / ``model-index`` format::
 
     Collections:
@@ -10,9 +17,9 @@ in the OpenMMLab / ``model-index`` format::
         Paper: {Title: ..., URL: ...}
         README: README.md
     Models:
-      - Name: mask2former_revcolv2_b_ade20k        # the config's stem
+      - Name: revcolv2-b_mask2former_8xb2-160k_ade20k-640x640  # config stem
         In Collection: RevColV2
-        Config: configs/mask2former_revcolv2_b_ade20k.py
+        Config: configs/revcolv2/revcolv2-b_mask2former_8xb2-160k_ade20k-640x640.py
         Metadata:
           Training Data: [ImageNet-1k, ImageNet-21k, ADE20K]
           Parameters: 341195543                  # measured
@@ -53,7 +60,7 @@ drifted from the configs (a config not listed, an entry without a config,
 a missing paper result, recorded parameters that differ from a fresh count,
 a FLOPs input that no longer matches the config, a stale README table).
 """
-import copy
+import fnmatch
 import gc
 import glob
 import os
@@ -65,21 +72,28 @@ import torch
 import torch.nn as nn
 import yaml
 
-from .apis import load_config
-from .resources import resource_root
-from .utils.compat import default_device
+import argparse
+import sys
 
-#: The repository root, or ``mmrevcol/.mim`` of a wheel install (which has
-#: ``model-index.yml`` and ``configs/`` but no README); see
-#: :mod:`mmrevcol.resources`.
-ROOT = resource_root()
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # a checkout that is not installed
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+
+from mmrevcol.apis import build_model, count_parameters, load_config  # noqa: E402,E501
+
 
 #: The model index file, relative to the root.
 MODEL_INDEX = 'model-index.yml'
 
-#: Folder of the indexed configs, relative to the root. Only its top-level
-#: ``*.py`` files are indexed (not ``_base_/`` or ``toy/``).
-CONFIG_DIR = 'configs'
+#: Folders of the indexed configs, relative to the root (one per family,
+#: each with its README.md and metafile.yml; not ``_base_/``, ``toy/`` or the
+#: deprecated top-level aliases).
+CONFIG_DIRS = ('configs/revcol', 'configs/revcolv2')
+
+#: Pre-training configs (no task result to index; their folder README lists
+#: them): file-name patterns.
+NOT_INDEXED = ('*_mim_*', '*_joint-*')
 
 #: Marker lines around the generated table in README.md.
 TABLE_START = '<!-- model-table:start -->'
@@ -87,8 +101,8 @@ TABLE_END = '<!-- model-table:end -->'
 
 #: Backbone type -> (collection name, metafile relative to the root).
 FAMILIES = {
-    'RevCol': ('RevCol', 'configs/revcol_metafile.yml'),
-    'RevColV2': ('RevColV2', 'configs/revcolv2_metafile.yml'),
+    'RevCol': ('RevCol', 'configs/revcol/metafile.yml'),
+    'RevColV2': ('RevColV2', 'configs/revcolv2/metafile.yml'),
 }
 
 #: Order of the keys of a model entry when it is written.
@@ -131,24 +145,31 @@ DATASET_NAMES = {
 
 
 def list_configs(root: str = ROOT) -> List[str]:
-    """Configs that must be indexed: the top-level ``configs/*.py``.
+    """Configs that must be indexed: ``*.py`` of :data:`CONFIG_DIRS` but
+    the pre-training ones (:data:`NOT_INDEXED`).
 
     Args:
         root (str): Repository root. Defaults to :data:`ROOT`.
 
     Returns:
-        list[str]: paths relative to ``root`` (``configs/x.py``), sorted.
+        list[str]: paths relative to ``root`` (``configs/revcolv2/x.py``),
+        sorted.
     """
-    pattern = osp.join(root, CONFIG_DIR, '*.py')
-    return sorted(
-        osp.relpath(p, root).replace(os.sep, '/')
-        for p in glob.glob(pattern) if not osp.basename(p).startswith('_'))
+    paths = []
+    for folder in CONFIG_DIRS:
+        for p in glob.glob(osp.join(root, folder, '*.py')):
+            name = osp.basename(p)
+            if name.startswith('_') or any(
+                    fnmatch.fnmatch(name, pat) for pat in NOT_INDEXED):
+                continue
+            paths.append(osp.relpath(p, root).replace(os.sep, '/'))
+    return sorted(paths)
 
 
 def atomic_write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder
     and ``os.replace``; the old file stays intact if anything fails."""
-    from .utils.io import atomic_write
+    from mmrevcol.utils.io import atomic_write
     atomic_write(path, lambda f: f.write(text), binary=False)
 
 
@@ -245,37 +266,6 @@ def config_family(cfg) -> str:
                          f'{backbone!r}; the model index knows '
                          f'{sorted(FAMILIES)}')
     return backbone
-
-
-def build_model(cfg, device: str = 'cpu') -> nn.Module:
-    """Build ``cfg.model`` in the config's default scope.
-
-    Args:
-        cfg (mmengine.Config): A loaded config (see
-            :func:`mmrevcol.apis.load_config`).
-        device (str): ``'cpu'``, or ``'meta'`` to build without allocating
-            or initialising weights (enough to count parameters).
-
-    Returns:
-        nn.Module: the model, in eval mode, weights not initialised from
-        ``init_cfg``.
-    """
-    from mmengine.registry import MODELS, DefaultScope
-    if device not in ('cpu', 'meta'):
-        raise ValueError(f"device must be 'cpu' or 'meta', got {device!r}")
-    model_cfg = copy.deepcopy(cfg.model)
-    if 'data_preprocessor' not in model_cfg and cfg.get('data_preprocessor'):
-        # what mmengine's Runner does with a top-level data_preprocessor
-        model_cfg['data_preprocessor'] = copy.deepcopy(cfg.data_preprocessor)
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        with default_device(device):
-            model = MODELS.build(model_cfg)
-    return model.eval()
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of (unique) parameters of a model."""
-    return sum(p.numel() for p in model.parameters())
 
 
 def _find_transform(pipeline, name: str) -> Optional[dict]:
@@ -396,7 +386,7 @@ def measure_flops(model: nn.Module, task: str,
     mmengine's ``FlopAnalyzer`` (the counter of
     ``get_model_complexity_info``, which would also trace a second time for
     activations) with
-    :data:`mmrevcol.analysis.complexity.EXTRA_FLOP_HANDLES` for the attention ops it
+    :data:`analysis_lib.complexity.EXTRA_FLOP_HANDLES` for the attention ops it
     does not count; element-wise ops (softmax, GELU, additions) are not
     counted, as in mmengine.
 
@@ -413,7 +403,7 @@ def measure_flops(model: nn.Module, task: str,
     inputs = torch.randn(1, 3, *hw)
     with torch.no_grad():
         analyzer = FlopAnalyzer(wrapper, (inputs, ))
-        from mmrevcol.analysis.complexity import EXTRA_FLOP_HANDLES
+        from analysis_lib.complexity import EXTRA_FLOP_HANDLES
         analyzer.set_op_handle(**EXTRA_FLOP_HANDLES)
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
@@ -495,8 +485,8 @@ def update_metafiles(root: str = ROOT,
     for rel in configs:
         if rel not in available:
             raise ValueError(f'{rel!r} is not an indexed config; indexed '
-                             f'configs are the top-level {CONFIG_DIR}/*.py '
-                             f'files under {root}')
+                             f'configs are the *.py files of {CONFIG_DIRS} '
+                             f'under {root} but {NOT_INDEXED}')
     by_config = {m.get('Config'): (rel, m) for rel, c in metafiles.items()
                  for m in c['Models']}
     measured = {}
@@ -569,18 +559,21 @@ def _task_dataset(model: dict) -> str:
     return data[-1] if data else '-'
 
 
-def render_table(metafiles: Dict[str, dict]) -> str:
+def render_table(metafiles: Dict[str, dict], link_dir: str = '') -> str:
     """The README model table (markdown) of the metafiles.
 
     Args:
         metafiles (dict): From :func:`load_index`.
+        link_dir (str): Folder of the README, relative to the root: config
+            links are written relative to it. Defaults to the root.
 
     Returns:
         str: the text that goes between the README markers, ending with a
         newline.
     """
     lines = [
-        'Generated by `python tools/model_index.py --update-readme` from '
+        'Generated by `python .dev_scripts/model_index.py --update-readme` '
+        'from '
         f'`{MODEL_INDEX}`; do not edit by hand. Paper results and paper '
         'parameter/FLOP counts are copied from the papers; params and FLOPs '
         'are measured from the configs with mmengine\'s FLOP counter (one '
@@ -616,7 +609,7 @@ def render_table(metafiles: Dict[str, dict]) -> str:
                 if meta.get('FLOPs Input') and meta.get('FLOPs') is not None:
                     h, w = meta['FLOPs Input']
                     flops += f' ({h}x{w})'
-                config = model['Config']
+                config = osp.relpath(model['Config'], link_dir or '.')
                 lines.append(
                     f'| [{model["Name"]}]({config}) '
                     f'| {_task_dataset(model)} '
@@ -629,6 +622,32 @@ def render_table(metafiles: Dict[str, dict]) -> str:
                     f'| {meta.get("Paper Source", "-")} |')
             lines.append('')
     return '\n'.join(lines).rstrip('\n') + '\n'
+
+
+def readme_tables(root: str, metafiles: Dict[str, dict],
+                  readme: Optional[str] = None) -> List[Tuple[str, str]]:
+    """The generated tables and where they go: every family's table in the
+    repository README, and each family's own table in the README next to its
+    metafile (``configs/revcolv2/README.md``).
+
+    Args:
+        root (str): Repository root.
+        metafiles (dict): :func:`load_index` of ``root``.
+        readme (str, optional): The repository README. Defaults to
+            ``<root>/README.md``; ``''`` leaves it out.
+
+    Returns:
+        list[tuple[str, str]]: ``(README path, table text)`` pairs.
+    """
+    targets = []
+    if readme is None:
+        readme = osp.join(root, 'README.md')
+    if readme:
+        targets.append((readme, render_table(metafiles)))
+    for rel, content in metafiles.items():
+        targets.append((osp.join(root, osp.dirname(rel), 'README.md'),
+                        render_table({rel: content}, osp.dirname(rel))))
+    return targets
 
 
 def _marker_lines(lines: List[str], path: str) -> Tuple[int, int]:
@@ -740,7 +759,7 @@ def check(root: str = ROOT,
     for config in configs:
         if config not in seen:
             problems.append(f'{config} is not listed in any metafile; run '
-                            'tools/model_index.py --update-metafile and add '
+                            '.dev_scripts/model_index.py --update-metafile and add '
                             'its paper result')
     if params:
         for rel, content in metafiles.items():
@@ -760,16 +779,105 @@ def check(root: str = ROOT,
                         f'{config}: FLOPs were measured at '
                         f'{meta.get("FLOPs Input")}, the config now gives '
                         f'{fresh["FLOPs Input"]}; run --update-metafile')
-    if readme is None:
-        readme = osp.join(root, 'README.md')
-    if readme:
+    for path, table in readme_tables(root, metafiles, readme):
         try:
-            current = readme_table(readme)
+            current = readme_table(path)
         except (FileNotFoundError, ValueError) as err:
             problems.append(str(err))
         else:
-            if current != render_table(metafiles):
+            if current != table:
                 problems.append(
-                    f'{readme}: the model table differs from the metafiles; '
-                    'run tools/model_index.py --update-readme')
+                    f'{path}: the model table differs from the metafiles; '
+                    'run .dev_scripts/model_index.py --update-readme')
     return problems
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Update or check model-index.yml, the metafiles and the '
+        'README model table')
+    parser.add_argument(
+        '--update-metafile',
+        action='store_true',
+        help='measure params/FLOPs of the configs and write the metafiles')
+    parser.add_argument(
+        '--update-readme',
+        action='store_true',
+        help='rewrite the README model table from the metafiles')
+    parser.add_argument(
+        '--check',
+        action='store_true',
+        help='exit 1 if the index or README drifted from the configs')
+    parser.add_argument(
+        '--configs',
+        nargs='+',
+        metavar='CONFIG',
+        help='with --update-metafile: only these configs (paths relative to '
+        'the root, e.g. configs/revcolv2/revcolv2-b_8xb128-100e_in1k.py)')
+    parser.add_argument(
+        '--no-flops',
+        action='store_true',
+        help='with --update-metafile: count parameters only (drops the '
+        'recorded FLOPs of the measured configs)')
+    parser.add_argument(
+        '--no-params',
+        action='store_true',
+        help='with --check: do not re-count parameters (faster)')
+    parser.add_argument(
+        '--root',
+        default=ROOT,
+        help='repository root (default: this checkout)')
+    parser.add_argument(
+        '--readme',
+        default=None,
+        help='README file (default: ROOT/README.md)')
+    args = parser.parse_args(argv)
+    if not (args.update_metafile or args.update_readme or args.check):
+        parser.error('give at least one of --update-metafile, '
+                     '--update-readme, --check')
+    if (args.configs or args.no_flops) and not args.update_metafile:
+        parser.error('--configs and --no-flops go with --update-metafile')
+    if args.no_params and not args.check:
+        parser.error('--no-params goes with --check')
+    return parser, args
+
+
+def main(argv=None) -> int:
+    parser, args = parse_args(argv)
+    readme = args.readme
+    try:
+        if args.update_metafile:
+            start = time.time()
+            configs = None
+            if args.configs:
+                # paths relative to the current folder or to the root
+                configs = [
+                    osp.relpath(osp.abspath(c), args.root).replace('\\', '/')
+                    if osp.exists(c) else c for c in args.configs
+                ]
+            measured = update_metafiles(
+                args.root, configs, flops=not args.no_flops)
+            print(f'measured {len(measured)} configs in '
+                  f'{time.time() - start:.0f}s')
+        if args.update_readme:
+            metafiles = load_index(args.root)
+            for path, table in readme_tables(args.root, metafiles, readme):
+                changed = update_readme(path, table)
+                print(f'{path}: model table '
+                      f'{"updated" if changed else "already up to date"}')
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+    if args.check:
+        problems = check(
+            args.root, params=not args.no_params, readme=readme)
+        for problem in problems:
+            print(problem)
+        if problems:
+            print(f'model index check: {len(problems)} problem(s)')
+            return 1
+        print('model index check: OK')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,17 +1,27 @@
-"""The toy end-to-end demo: data, training, evaluation, a picture.
+"""README command 1: toy data -> train a CPU RevColV2 UperNet -> mIoU + PNG.
 
-``tools/demo.py`` (README command 1) calls :func:`run_demo`: it writes the
+    python demo/toy_demo.py [--work-dir work_dirs/demo] [--max-iters N]
+
+:func:`run_demo` writes the
 toy ADE20K set if it is absent, trains the CPU-sized RevColV2 UperNet of
 ``configs/toy/`` with the mmengine Runner (the same path as
 ``tools/train.py``), evaluates it on the toy validation split, prints the
 mIoU and saves a PNG with input / ground truth / prediction rows.
 """
+import argparse
 import os.path as osp
+import sys
 from typing import Dict, Optional
 
 import numpy as np
 
-from .resources import resource_path, resource_root
+try:
+    import mmrevcol  # noqa: F401
+except ImportError:  # running from a checkout without installation
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmrevcol.apis import int_at_least  # noqa: E402
+from mmrevcol.resources import resource_path, resource_root  # noqa: E402
 
 #: The checkout, or ``mmrevcol/.mim`` of a wheel install (see
 #: :mod:`mmrevcol.resources`).
@@ -41,7 +51,7 @@ def save_prediction_grid(rows, path: str) -> str:
     tiles = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)),
                     constant_values=255) for t in tiles]
     grid = np.concatenate(tiles, 0)
-    from .utils.io import atomic_write
+    from mmrevcol.utils.io import atomic_write
     return atomic_write(
         path, lambda f: Image.fromarray(grid).save(f, format='PNG'))
 
@@ -69,8 +79,8 @@ def run_demo(work_dir: str = 'work_dirs/demo',
     from mmengine.runner import Runner
     from PIL import Image
 
-    from .apis import build_train_config
-    from .datasets.toy import make_toy_data
+    from mmrevcol.apis import build_train_config
+    from mmrevcol.datasets.toy import make_toy_data
 
     if max_iters is not None and max_iters < 1:
         raise ValueError(f'max_iters must be >= 1, got {max_iters}')
@@ -120,3 +130,21 @@ def run_demo(work_dir: str = 'work_dirs/demo',
                                          'demo_predictions.png'))
     print(f'[demo] predictions (input | ground truth | prediction): {path}')
     return metrics
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--work-dir', default='work_dirs/demo')
+    p.add_argument('--data-root', default='data/toy_ade20k')
+    p.add_argument('--config', default=DEFAULT_CONFIG)
+    p.add_argument('--max-iters', type=int, default=None)
+    p.add_argument('--seed', type=int_at_least(0), default=0)
+    args = p.parse_args(argv)
+    if args.max_iters is not None and args.max_iters < 1:
+        p.error(f'--max-iters must be >= 1, got {args.max_iters}')
+    run_demo(args.work_dir, args.data_root, args.config, args.max_iters,
+             args.seed)
+
+
+if __name__ == '__main__':
+    main()

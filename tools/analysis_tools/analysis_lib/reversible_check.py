@@ -13,7 +13,7 @@ from typing import (Any, Dict, List, NamedTuple, Optional, Sequence, Tuple,
 
 import torch
 
-from ..models.reversible import (check_keep_every, column_backbone,
+from mmrevcol.models.reversible import (check_keep_every, column_backbone,
                                  reconstruction_errors)
 from .complexity import ConfigLike, load_model
 from .speed import load_batches
@@ -54,8 +54,9 @@ def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str) -> str:
         CheckpointKeyError: if a backbone key is missing from the file or
             the file has keys the backbone does not know.
     """
-    from ..models.checkpoint import load_backbone_checkpoint
-    report = load_backbone_checkpoint(backbone, checkpoint, logger='silent')
+    from mmrevcol.models.checkpoint import load_backbone_checkpoint
+    report = load_backbone_checkpoint(backbone, checkpoint, logger='silent',
+                                      what='CHECKPOINT')
     return (f'loaded {len(report.loaded)} backbone entries: {report.source}; '
             f'{len(report.new)} new, {len(report.unused)} unused')
 

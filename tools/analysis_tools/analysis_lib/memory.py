@@ -6,7 +6,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 
-from ..models.reversible import (check_keep_every, reconstruction_errors,
+from mmrevcol.models.reversible import (check_keep_every, reconstruction_errors,
                                  saved_tensor_bytes)
 
 

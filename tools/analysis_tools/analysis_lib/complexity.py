@@ -203,12 +203,13 @@ def load_model(config: ConfigLike,
     if cfg.get('model', None) is None:
         raise ValueError(f'the config {cfg.filename or ""} has no model')
 
-    import mmrevcol  # noqa: F401  (registers the mmrevcol modules)
-    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.registry import init_default_scope
+
+    from mmrevcol.apis import build_model
     importlib.import_module(f'{scope}.utils').register_all_modules(
         init_default_scope=False)
     init_default_scope(scope)
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     if checkpoint is not None:
         from mmengine.runner import load_checkpoint
 
