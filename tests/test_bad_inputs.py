@@ -440,3 +440,37 @@ def test_mim_model_arguments(override, message):
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         with pytest.raises(ValueError, match=re.escape(message)):
             MODELS.build(cfg.model)
+
+
+# ------------------------------------------------------------- image inputs
+
+def _v1(**kwargs):
+    from mmrevcol.models import RevCol
+    return RevCol(arch=dict(channels=[8, 16, 32, 64], depths=[1, 1, 1, 1],
+                            num_columns=2), **kwargs)
+
+
+@pytest.mark.parametrize('build,x,exc,message', [
+    (tiny_v2, [[0.0]], TypeError, 'RevColV2 takes a torch.Tensor of images, '
+     'got list'),
+    (tiny_v2, torch.zeros(1, 3, 32, 32, dtype=torch.uint8), TypeError,
+     'RevColV2 takes float images, got a torch.uint8 tensor: normalise them '
+     'first'),
+    (tiny_v2, torch.zeros(3, 32, 32), ValueError,
+     r'RevColV2 expects \(B, 3, H, W\) inputs \(in_channels=3\), got shape '
+     r'\(3, 32, 32\)'),
+    (tiny_v2, torch.zeros(1, 1, 32, 32), ValueError,
+     r'got shape \(1, 1, 32, 32\)'),
+    (tiny_v2, torch.zeros(1, 3, 32, 4), ValueError,
+     r'RevColV2 needs inputs of at least 16x16 pixels \(one patch, '
+     r'patch_size=16\), got 32x4'),
+    (_v1, torch.zeros(1, 3, 64, 64, dtype=torch.int64), TypeError,
+     'RevCol takes float images, got a torch.int64 tensor'),
+    (_v1, torch.zeros(1, 3, 16, 64), ValueError,
+     r'RevCol needs inputs of at least 32x32 pixels \(level 3 has stride '
+     r'32\), got 16x64'),
+])
+def test_bad_image_inputs(build, x, exc, message):
+    model = build().eval()
+    with pytest.raises(exc, match=message), torch.no_grad():
+        model(x)

@@ -272,6 +272,29 @@ class ColumnBackboneMixin:
     no_weight_decay_extra: Tuple[str, ...] = ()
 
     # ------------------------------------------------------------ arguments
+    def _check_images(self, x, min_size: int, why: str) -> None:
+        """Refuse what :meth:`forward` cannot take, naming what it got: a
+        non-tensor, a non-float tensor, another layout than ``(B,
+        in_channels, H, W)``, or images smaller than ``min_size`` pixels
+        (``why`` says where that minimum comes from)."""
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f'{name} takes a torch.Tensor of images, got '
+                            f'{type(x).__name__}')
+        if not x.is_floating_point():
+            raise TypeError(
+                f'{name} takes float images, got a {x.dtype} tensor: '
+                f'normalise them first (the data_preprocessor of the '
+                f'OpenMMLab models does; by hand: x.float())')
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'{name} expects (B, {self.in_channels}, H, W) '
+                             f'inputs (in_channels={self.in_channels}), got '
+                             f'shape {tuple(x.shape)}')
+        if min(x.shape[-2:]) < min_size:
+            raise ValueError(f'{name} needs inputs of at least {min_size}x'
+                             f'{min_size} pixels ({why}), got '
+                             f'{x.shape[-2]}x{x.shape[-1]}')
+
     @staticmethod
     def _check_int(name, value, minimum):
         if (not isinstance(value, int) or isinstance(value, bool)

@@ -365,14 +365,7 @@ class RevCol(ColumnBackboneMixin, BaseModule):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Check the input and run the stem (the input of every column)."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'RevCol expects (B, {self.in_channels}, H, W) '
-                             f'inputs (in_channels={self.in_channels}), got '
-                             f'shape {tuple(x.shape)}')
-        if min(x.shape[-2:]) < 32:
-            raise ValueError(f'RevCol needs inputs of at least 32x32 pixels '
-                             f'(level 3 has stride 32), got '
-                             f'{tuple(x.shape[-2:])}')
+        self._check_images(x, 32, 'level 3 has stride 32')
         return self.stem(x)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:

@@ -601,16 +601,9 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Patch-embed an image batch (padded to patch multiples) into
         ``(B, h, w, C)`` tokens with position embeddings."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'RevColV2 expects (B, {self.in_channels}, H, '
-                             f'W) inputs (in_channels={self.in_channels}), '
-                             f'got shape {tuple(x.shape)}')
         p = self.patch_size
+        self._check_images(x, p, f'one patch, patch_size={p}')
         H, W = x.shape[-2:]
-        if H < p or W < p:
-            raise ValueError(f'RevColV2 needs inputs of at least {p}x{p} '
-                             f'pixels (one patch, patch_size={p}), got '
-                             f'{H}x{W}')
         pad_h, pad_w = (-H) % p, (-W) % p
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
@@ -722,8 +715,8 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
             self.check_weights_loaded()
         if self.out_type == 'masked':
             return self.forward_masked(x)
-        image_hw = tuple(x.shape[-2:])
         tokens = self.embed(x)
+        image_hw = tuple(x.shape[-2:])
         states = run_columns(self.stages(), tokens,
                              reversible=self.reversible and self.training,
                              keep_every=self.keep_states_every)
