@@ -23,6 +23,27 @@ from mmengine.logging import print_log
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
+def error_message(err: BaseException) -> str:
+    """The message of ``err`` (a ``KeyError``'s without the quotes)."""
+    if isinstance(err, KeyError) and len(err.args) == 1:
+        return str(err.args[0])
+    return str(err)
+
+
+def run_tool_step(parser, step, *args, **kwargs):
+    """Run ``step(*args, **kwargs)`` for tools/train.py and tools/test.py:
+    a checkpoint the run loads once the runner is built (``load_from``,
+    ``--resume``, ``init_cfg=dict(type='Pretrained')``) that cannot be used
+    ends the tool with its one-line error (exit status 2, as a usage error)
+    instead of a traceback; everything else propagates."""
+    from mmrevcol.engine.checkpoint_compat import CheckpointFileError
+    from mmrevcol.models.checkpoint import CheckpointKeyError
+    try:
+        return step(*args, **kwargs)
+    except (CheckpointFileError, CheckpointKeyError) as err:
+        parser.exit(2, f'{parser.prog}: error: {error_message(err)}\n')
+
+
 
 def add_launcher_args(parser) -> None:
     """``--launcher`` and ``--local_rank``/``--local-rank`` (what

@@ -474,3 +474,38 @@ def test_bad_image_inputs(build, x, exc, message):
     model = build().eval()
     with pytest.raises(exc, match=message), torch.no_grad():
         model(x)
+
+
+def test_train_tool_ends_a_bad_pretrained_checkpoint_with_one_line(
+        tmp_path, capsys):
+    """Found only once the runner initialises the backbone: the tool still
+    ends with the one-line error (exit 2), writes no checkpoint."""
+    import importlib.util
+    from mmrevcol.datasets.toy import make_toy_data
+    root = str(tmp_path / 'toy')
+    make_toy_data('ade20k', root, num_train=2, num_val=1, img_size=32,
+                  seed=0)
+    wide = RevColV2(dict(TINY_V2, embed_dims=48), img_size=32)
+    ckpt = str(tmp_path / 'wide.pth')
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in
+                               wide.state_dict().items()}}, ckpt)
+    spec = importlib.util.spec_from_file_location(
+        '_train_tool', osp.join(ROOT, 'tools', 'train.py'))
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    config = tmp_path / 'pretrained.py'
+    config.write_text(
+        f'_base_ = [{TOY_SEG!r}]\n'
+        f'model = dict(backbone=dict(init_cfg=dict(\n'
+        f'    _delete_=True, type="Pretrained", checkpoint={ckpt!r})))\n')
+    work = tmp_path / 'w'
+    with pytest.raises(SystemExit) as info:
+        train.main([str(config), '--work-dir', str(work), '--cfg-options',
+                    f'train_dataloader.dataset.data_root={root}',
+                    f'val_dataloader.dataset.data_root={root}',
+                    f'test_dataloader.dataset.data_root={root}'])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (f'error: RevColV2: init_cfg.checkpoint {ckpt!r} is for another '
+            f'arch size') in err
+    assert not list(work.rglob('*.pth'))

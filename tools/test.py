@@ -69,7 +69,7 @@ def main(argv=None):
         apis.check_data_roots(cfg, ('test_dataloader', ))
     except (FileNotFoundError, ValueError, TypeError) as err:
         parser.error(str(err))
-    metrics = apis.run_test(cfg, out=args.out)
+    metrics = apis.run_tool_step(parser, apis.run_test, cfg, out=args.out)
     if is_main_process():
         print('metrics: ' + apis.metrics_to_json(metrics), flush=True)
     return metrics

@@ -65,7 +65,7 @@ def main(argv=None):
             ('val_dataloader', ) if cfg.get('val_cfg') is not None else ()))
     except (FileNotFoundError, ValueError, TypeError) as err:
         parser.error(str(err))
-    return apis.run_train(cfg)
+    return apis.run_tool_step(parser, apis.run_train, cfg)
 
 
 if __name__ == '__main__':
