@@ -37,6 +37,9 @@ TESTS=(
   tests/test_models/test_selfsup/test_revcolv2_joint.py
   tests/test_engine/test_hooks/test_nonfinite_guard.py
   tests/test_bad_inputs.py
+  # torch.compile: level compilation, and the clear refusal of a compiled whole model on torch 2.1
+  tests/test_models/test_compile.py
+  tests/test_tools/test_benchmark.py
   # resume: the RNG-state round trip through the safe loader and the restore logic (the bit-identical
   # kill-and-resume runs take ~3 min; they run on the default stack)
   tests/test_engine/test_resume.py::test_rng_state_round_trip_through_the_safe_loader

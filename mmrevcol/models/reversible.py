@@ -545,6 +545,10 @@ def run_columns(stages: Sequence[ColumnStage],
         list[Tensor | None]: The last column's states (None: not built).
     """
     check_keep_every(keep_every)
+    if compat.is_compiling():
+        reason = compat.whole_model_compile_skip_reason()
+        if reason is not None:
+            raise RuntimeError(reason)
     if reversible and torch.is_grad_enabled():
         last = _flatten(stages)[-1][1]
         dummy = torch.empty(0, device=x.device, requires_grad=True)

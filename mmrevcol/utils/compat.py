@@ -20,6 +20,8 @@ with ``(object, 'module.name')`` (2.6)      :func:`load_weights_only`
 traces ``autograd.Function`` (2.1)          :func:`compile_module`
 ``dynamo.config.recompile_limit`` (2.6;     :func:`raise_recompile_limit`
 ``cache_size_limit`` before)
+dynamo tracing the column engine (2.13      :func:`whole_model_compile_skip_
+verified; 2.1 fails)                        reason`, :func:`is_compiling`
 ==========================================  ==================================
 """
 import _compat_pickle
@@ -308,9 +310,9 @@ def load_weights_only(f: Any,
 
 
 # ------------------------------------------------------------ torch.compile
-#: The oldest torch whose ``torch.compile`` mmrevcol uses: ``nn.Module.compile``
-#: and a dynamo that handles (graph-breaks cleanly around) a custom
-#: ``autograd.Function`` such as the reversible engine's.
+#: The oldest torch whose ``torch.compile`` mmrevcol uses
+#: (``nn.Module.compile``, and a dynamo that graph-breaks cleanly around a
+#: custom ``autograd.Function`` such as the reversible engine's).
 MIN_COMPILE_TORCH = (2, 1)
 
 
@@ -350,6 +352,38 @@ def compile_skip_reason(backend: str = 'inductor',
         return ("torch.compile(backend='inductor') on the CPU needs a C++ "
                 'compiler (g++, c++ or clang++) on PATH; none was found')
     return None
+
+
+#: The oldest torch verified to compile a whole RevCol / RevColV2 model
+#: (dynamo tracing the column stages: mmengine's ``compile=True``); torch 2.1
+#: fails to trace them (wrong gradients, failed traces). On older torch
+#: :func:`whole_model_compile_skip_reason` gives the reason, which
+#: :func:`~mmrevcol.models.reversible.run_columns` raises when traced.
+WHOLE_MODEL_COMPILE_TORCH = (2, 13)
+
+
+def whole_model_compile_skip_reason() -> Optional[str]:
+    """Why dynamo should not trace the column engine of a compiled model
+    on this torch, or None."""
+    if TORCH_VERSION < WHOLE_MODEL_COMPILE_TORCH:
+        return (f'torch {".".join(map(str, TORCH_VERSION))} cannot trace the '
+                f'RevCol column engine inside torch.compile (verified from '
+                f'torch {".".join(map(str, WHOLE_MODEL_COMPILE_TORCH))}); '
+                f'leave the model uncompiled (no compile=True in the config) '
+                f'and build the backbone with compile_levels=True to compile '
+                f'its levels')
+    return None
+
+
+def is_compiling() -> bool:
+    """Whether dynamo is tracing the calling code
+    (``torch.compiler.is_compiling``, ``torch._dynamo.is_compiling`` on
+    torch < 2.3)."""
+    check = getattr(getattr(torch, 'compiler', None), 'is_compiling', None)
+    if check is None:
+        from torch import _dynamo
+        check = _dynamo.is_compiling
+    return bool(check())
 
 
 def compile_module(module: torch.nn.Module, **options) -> None:
