@@ -60,6 +60,10 @@ DESELECT=(
   # patch_embed.bias (3e-3 relative, bf16 rounding): torch 2.1's bf16 conv bias backward sums
   # in another order when the (identical) incoming gradient has another memory layout
   'tests/test_models/test_reversible.py::test_bf16_autocast_cpu[1-1e-06]'
+  # torch 2.1's dynamo hits "RecursionError: maximum recursion depth exceeded" compiling the level functions
+  # for the recomputation check when it runs after the other modules of this list in one process; run
+  # alone on torch 2.1.2 it passes (14.6 s); the full check runs on the default stack
+  'tests/test_models/test_compile.py::test_compiled_recomputation_rebuilds_states'
 )
 T1=$SECONDS
 rc=0
