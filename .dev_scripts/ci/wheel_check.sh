@@ -131,7 +131,11 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 need = ['mmrevcol/.mim/model-index.yml',
         'mmrevcol/.mim/configs/toy/upernet_revcolv2_toy_ade20k.py',
         'mmrevcol/.mim/configs/_base_/models/upernet_revcolv2.py',
-        'mmrevcol/.mim/configs/revcolv2_metafile.yml',
+        'mmrevcol/.mim/configs/revcolv2/metafile.yml',
+        'mmrevcol/.mim/configs/revcolv2/README.md',
+        'mmrevcol/.mim/configs/revcolv2/revcolv2-b_upernet_8xb2-160k_ade20k-512x512.py',
+        'mmrevcol/.mim/demo/toy_demo.py',
+        'mmrevcol/.mim/tools/analysis_tools/analysis_lib/speed.py',
         'mmrevcol/.mim/tools/train.py', 'mmrevcol/.mim/tools/test.py',
         'mmrevcol/.mim/tools/slurm_train.sh',
         'mmrevcol/.mim/tools/dataset_converters/make_toy_data.py']
