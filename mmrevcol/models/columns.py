@@ -37,7 +37,7 @@ def invert_level(y: torch.Tensor, f: torch.Tensor, gamma: torch.Tensor,
     the inverse is written). ``project`` restores what is known exactly of
     ``x^{l-1}`` (a token bridge's zero fill): without it, rounding noise at
     filled positions would be blown up by the LayerNorm that reads them."""
-    x = (y - f) / gamma
+    x = torch.sub(y, f).div_(gamma)
     return x if project is None else project(x)
 
 
@@ -156,8 +156,8 @@ class RevColumn(nn.Module):
             if before_level is not None:
                 before_level(i)
             y = self.levels[i](same, prev)
-            if not self.first:
-                y = y + self.gamma(i) * prev[i]
+            if not self.first:  # y + gamma * prev in one pass
+                y = torch.addcmul(y, self.gamma(i), prev[i])
             states[i] = y
             same = y
         return states

@@ -159,10 +159,37 @@ def _get_rng(devices):
             [torch.cuda.get_rng_state(d) for d in devices])
 
 
+def level_uses_rng(level: torch.nn.Module) -> bool:
+    """Whether running ``level`` now draws random numbers, so that the
+    reversible backward must replay the forward's RNG state to recompute it.
+
+    A level says so itself with a ``uses_rng()`` method; otherwise it does
+    when one of its modules in training mode is a dropout with ``p > 0`` or
+    has a positive ``drop_prob`` (mmcv's and timm's ``DropPath``). Levels
+    without active randomness (evaluation, ``drop_path_rate=0``) cost no
+    RNG-state capture in the forward and no fork/restore in the backward.
+    """
+    own = getattr(level, 'uses_rng', None)
+    if callable(own):
+        return bool(own())
+    for m in level.modules():
+        if not m.training:
+            continue
+        if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0:
+            return True
+        if getattr(m, 'drop_prob', 0) > 0:
+            return True
+    return False
+
+
 @contextlib.contextmanager
 def _rng_restored(state, devices):
     """Run with the recorded RNG state, leaving the global generators as they
-    were (no reseeding), like ``torch.utils.checkpoint``."""
+    were (no reseeding), like ``torch.utils.checkpoint``; ``state=None``
+    (the level draws no random numbers): run as is."""
+    if state is None:
+        yield
+        return
     with compat.fork_rng(devices, device_type='cuda'):
         torch.set_rng_state(state[0])
         for d, s in zip(devices, state[1]):
@@ -282,8 +309,9 @@ class _ReversibleColumns(torch.autograd.Function):
         rng, leaving, input_grads = {}, {}, {}
 
         def record(c, i, prev):
-            rng[(c, i)] = _get_rng(devices)
             k, col = cols[c]
+            if level_uses_rng(col.levels[i]):
+                rng[(c, i)] = _get_rng(devices)
             if prev is not None and i == col.order[0]:
                 # first column of a later stage: probe its input_fn, unless
                 # a gradient is needed before it anyway (the usual unfrozen
@@ -391,8 +419,13 @@ class NonFiniteReconstructionError(FloatingPointError):
 
 
 def _all_finite(t: torch.Tensor) -> torch.Tensor:
-    """0-dim bool tensor on ``t``'s device; no host sync."""
-    return torch.isfinite(t).all()
+    """0-dim bool tensor on ``t``'s device, no host sync: one reduction
+    pass (``aminmax`` propagates NaN, and an inf is the min or the max)
+    instead of ``isfinite(t).all()``'s four."""
+    if t.numel() == 0:
+        return torch.ones((), dtype=torch.bool, device=t.device)
+    low, high = torch.aminmax(t)
+    return torch.isfinite(low) & torch.isfinite(high)
 
 
 def _check_rebuilt_finite(flags: Sequence[RebuiltFlag],
@@ -403,7 +436,8 @@ def _check_rebuilt_finite(flags: Sequence[RebuiltFlag],
 
     The per-level flags are computed on the device as the backward goes;
     this is the one host sync (``.item()``) of the check, once per
-    backward. A non-finite forward (a NaN loss, an inf input) is left to
+    backward; the forward's saved states are only looked at when a rebuilt
+    one is non-finite. A non-finite forward (a NaN loss, an inf input) is left to
     the training loop's own guard
     (:class:`~mmrevcol.engine.hooks.NonFiniteGuardHook`): rebuilding from
     non-finite states is then expected.
@@ -411,11 +445,10 @@ def _check_rebuilt_finite(flags: Sequence[RebuiltFlag],
     if not flags:
         return
     rebuilt_ok = torch.stack([f.finite for f in flags])
-    device = rebuilt_ok.device
-    forward_ok = torch.stack([_all_finite(t).to(device) for t in saved
-                              if t.numel()]).all() if saved else \
-        torch.ones((), dtype=torch.bool, device=device)
-    if not bool((forward_ok & ~rebuilt_ok.all()).item()):
+    if bool(rebuilt_ok.all().item()):
+        return
+    # failure path only: were the forward's states finite?
+    if not all(bool(_all_finite(t).item()) for t in saved):
         return
     # failure path only: find the first state rebuilt non-finite (the
     # backward walks from the last column down, so it is where the
@@ -458,7 +491,7 @@ def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
             same = s.detach().requires_grad_(need_s)
         else:
             same = y[src].detach().requires_grad_()
-        with _rng_restored(rng[(c, i)], devices):
+        with _rng_restored(rng.get((c, i)), devices):
             f = col.levels[i](same, None if col.first else prev)
         if col.first:
             out = f
@@ -471,7 +504,7 @@ def _column_backward(col: RevColumn, s: torch.Tensor, y: States, g: States,
                 if rebuilt_flags is not None:
                     rebuilt_flags.append(
                         RebuiltFlag(_all_finite(prev[i].detach()), c, i))
-            out = f + gamma * prev[i]
+            out = torch.addcmul(f, gamma, prev[i])
         if g[i] is not None and out.requires_grad:
             torch.autograd.backward(out, g[i])
         if same.grad is not None:

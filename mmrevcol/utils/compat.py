@@ -100,6 +100,19 @@ def autocast_state(device_type: str) -> Tuple[bool, Optional[torch.dtype]]:
                      f'of cpu and cuda only, not of {device_type!r}')
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (False for a device type
+    this torch keeps no autocast state of); cheap enough for a forward and
+    traceable by dynamo."""
+    if AUTOCAST_TAKES_DEVICE_TYPE:
+        return torch.is_autocast_enabled(device_type)
+    if device_type == 'cpu':
+        return torch.is_autocast_cpu_enabled()
+    if device_type == 'cuda':
+        return torch.is_autocast_enabled()
+    return False
+
+
 # ---------------------------------------------------------------------- RNG
 def _fork_rng_takes_device_type() -> bool:
     try:

@@ -13,6 +13,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
 from ...registry import register_everywhere
+from ...utils import compat
 from ..columns import (NUM_LEVELS, ORDERS, ColumnBackboneMixin, RevColumn,
                        reachable_levels)
 from ..reversible import (ColumnStage, TokenBridge, check_keep_every,
@@ -67,12 +68,17 @@ class Attention(nn.Module):
         self.proj = nn.Linear(embed_dims, embed_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.attend(x))
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention output before the ``proj`` projection, in the
+        layout of ``x`` (windows merged back, padding dropped)."""
         if x.dim() == 3:  # (B, N, C) token sequence (masked pre-training)
             if self.window_size > 0:
                 raise ValueError('window attention needs (B, H, W, C) maps; '
                                  'token sequences (masked pre-training) use '
                                  'global attention (window_size=0)')
-            return self.forward(x.unsqueeze(1)).squeeze(1)
+            return self.attend(x.unsqueeze(1)).squeeze(1)
         B, H, W, C = x.shape
         mask = None
         if self.window_size > 0:
@@ -92,7 +98,7 @@ class Attention(nn.Module):
                                   C // self.num_heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2],
                                              attn_mask=mask)
-        out = self.proj(out.transpose(1, 2).reshape(b, h, w, C))
+        out = out.transpose(1, 2).reshape(b, h, w, C)
         if self.window_size > 0:
             out = window_unpartition(out, self.window_size, pad_hw, (H, W))
         return out
@@ -120,9 +126,38 @@ class TransformerBlock(nn.Module):
         self.mlp = build_mlp(embed_dims, int(embed_dims * mlp_ratio))
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """``inplace=True`` (only without grad, for an ``x`` the caller owns)
+        accumulates both residual branches into ``x``."""
+        x = self._residual(x, self.attn.attend(self.norm1(x)),
+                           self.attn.proj, inplace)
+        return self._residual(x, self.mlp.layers[0](self.norm2(x)),
+                              self.mlp.layers[1], inplace)
+
+    def _residual(self, x: torch.Tensor, h: torch.Tensor, linear: nn.Linear,
+                  inplace: bool) -> torch.Tensor:
+        """``x + drop_path(linear(h))``.
+
+        Without an active drop path (and outside autocast, whose GEMMs run
+        in low precision) the projection accumulates onto ``x`` in the GEMM
+        (``addmm`` with ``beta=1``, then the bias): two passes over the
+        output instead of a bias copy, a fresh branch tensor and an add. The
+        same arithmetic runs with and without grad, so the reversible
+        backward's recomputation reproduces the forward bit for bit.
+        """
+        if (self.drop_path.training and self.drop_path.drop_prob > 0) or \
+                compat.autocast_enabled(x.device.type):
+            branch = self.drop_path(linear(h))
+            return x.add_(branch) if inplace else x + branch
+        c = x.shape[-1]
+        h = h.reshape(-1, h.shape[-1])
+        if inplace:
+            out = x.view(-1, c).addmm_(h, linear.weight.t())
+        else:
+            out = torch.addmm(x.reshape(-1, c), h, linear.weight.t())
+        if linear.bias is not None:
+            out = out.add_(linear.bias)
+        return out.view(x.shape)
 
 
 class V2Level(nn.Module):
@@ -160,11 +195,30 @@ class V2Level(nn.Module):
     def forward(self, same: torch.Tensor,
                 prev: Optional[Sequence[Optional[torch.Tensor]]]
                 ) -> torch.Tensor:
-        x = self.norm_same(same)
-        for k in self.prev_levels:
-            x = x + self.proj_prev(self.norm_prev(prev[k]))
+        if not self.prev_levels:
+            x = self.norm_same(same)
+        elif compat.autocast_enabled(same.device.type):
+            # autocast runs the projection in low precision: keep it a
+            # Linear (an in-place GEMM would run in fp32)
+            x = self.norm_same(same) + self.proj_prev(
+                self.norm_prev(prev[self.prev_levels[0]]))
+        else:
+            # norm_same(same) + proj_prev(norm_prev(prev)) in two passes
+            # instead of four: the projection's bias joins norm_same's and
+            # the GEMM accumulates into the normalised tensor (LayerNorm's
+            # backward does not need its output, so in place is safe)
+            norm = self.norm_same
+            x = F.layer_norm(same, norm.normalized_shape, norm.weight,
+                             norm.bias + self.proj_prev.bias, norm.eps)
+            other = self.norm_prev(prev[self.prev_levels[0]])
+            c = x.shape[-1]
+            x.view(-1, c).addmm_(other.reshape(-1, c),
+                                 self.proj_prev.weight.t())
+        # without grad, x is this level's own buffer (made above, never an
+        # input): the blocks may accumulate into it
+        inplace = not torch.is_grad_enabled()
         for block in self.blocks:
-            x = block(x)
+            x = block(x, inplace)
         return x
 
 
@@ -610,7 +664,9 @@ class RevColV2(ColumnBackboneMixin, BaseModule):
         x = self.patch_embed(x).permute(0, 2, 3, 1)
         h, w = x.shape[1:3]
         pos = resize_pos_embed(self.pos_embed, self.pos_grid, (h, w))
-        return x + pos.reshape(1, h, w, -1)
+        # pos first: the sum takes pos's (contiguous, channels-last) layout,
+        # so every column's LayerNorm reads the tokens without a copy
+        return pos.reshape(1, h, w, -1) + x
 
     def _resize(self, feat: torch.Tensor, stride: int,
                 image_hw: Tuple[int, int]) -> torch.Tensor:
