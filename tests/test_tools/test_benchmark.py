@@ -84,3 +84,27 @@ def test_bad_arguments(tool, capsys):
     from analysis_lib.side_by_side import run_benchmark
     with pytest.raises(ValueError, match="profile must be one of"):
         run_benchmark('huge')
+
+
+@pytest.mark.parametrize('counter', ['mmengine', 'torch'])
+def test_flops_count_the_in_place_projections(monkeypatch, counter):
+    """Without grad RevColV2 accumulates projections with ``addmm_``; both
+    counters count it as the ``addmm`` / ``linear`` it replaces (so the
+    achieved FLOP/s are not inflated or deflated by the fast path)."""
+    import torch
+    from analysis_lib.side_by_side import count_macs
+
+    from mmrevcol.models import RevColV2
+    from mmrevcol.utils import compat
+    from tests.helpers import TINY_V2
+    if counter == 'torch':  # the fallback of a machine without mmengine
+        monkeypatch.setitem(sys.modules, 'mmengine.analysis', None)
+    torch.manual_seed(0)
+    model = RevColV2(TINY_V2, img_size=64).eval()
+    x = torch.randn(1, 3, 64, 64)
+    fast, how = count_macs(model, x)
+    assert how == counter
+    # the path taken under autocast: plain Linear layers, no addmm_
+    monkeypatch.setattr(compat, 'autocast_enabled', lambda device: True)
+    plain, _ = count_macs(model, x)
+    assert fast == plain > 0

@@ -138,16 +138,30 @@ class TransformerBlock(nn.Module):
                   inplace: bool) -> torch.Tensor:
         """``x + drop_path(linear(h))``.
 
-        Without an active drop path (and outside autocast, whose GEMMs run
-        in low precision) the projection accumulates onto ``x`` in the GEMM
-        (``addmm`` with ``beta=1``, then the bias): two passes over the
-        output instead of a bias copy, a fresh branch tensor and an add. The
-        same arithmetic runs with and without grad, so the reversible
-        backward's recomputation reproduces the forward bit for bit.
+        With an active drop path, the per-sample keep mask is drawn exactly
+        as mmcv's :func:`~mmcv.cnn.bricks.drop.drop_path` draws it, and
+        scaled, masked and added in one ``addcmul`` pass (mmcv's takes a
+        division, a product and the add). Otherwise (outside autocast,
+        whose GEMMs run in low precision) the projection accumulates onto
+        ``x`` in the GEMM (``addmm`` with ``beta=1``, then the bias): two
+        passes over the output instead of a bias copy, a fresh branch tensor
+        and an add. The same arithmetic runs with and without grad, so the
+        reversible backward's recomputation reproduces the forward bit for
+        bit.
         """
-        if (self.drop_path.training and self.drop_path.drop_prob > 0) or \
-                compat.autocast_enabled(x.device.type):
-            branch = self.drop_path(linear(h))
+        drop = self.drop_path
+        if drop.training and drop.drop_prob > 0:
+            branch = linear(h)
+            keep = 1 - drop.drop_prob
+            scale = keep + torch.rand((branch.shape[0], ) +
+                                      (1, ) * (branch.dim() - 1),
+                                      dtype=branch.dtype, device=branch.device)
+            scale = scale.floor_().div_(keep)
+            if inplace:
+                return x.addcmul_(branch, scale)
+            return torch.addcmul(x, branch, scale)
+        if compat.autocast_enabled(x.device.type):
+            branch = linear(h)
             return x.add_(branch) if inplace else x + branch
         c = x.shape[-1]
         h = h.reshape(-1, h.shape[-1])

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import ActivationAnalyzer, FlopAnalyzer
 from mmengine.analysis import parameter_count
-from mmengine.analysis.jit_handles import get_shape
+from mmengine.analysis.jit_handles import addmm_flop_jit, get_shape
 from mmengine.config import Config
 
 #: Scopes (``default_scope`` of a config) handled here, with the data sample
@@ -94,10 +94,13 @@ def baddbmm_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     return int(b * n * m * p)
 
 
-#: Handles added to mmengine's FLOP counter for the ops it does not count.
+#: Handles added to mmengine's FLOP counter for the ops it does not count:
+#: attention, ``baddbmm`` and the in-place ``addmm_`` (RevColV2 accumulates
+#: projections into the residual stream with it; counted as ``addmm``).
 EXTRA_FLOP_HANDLES = {
     'aten::scaled_dot_product_attention': sdpa_flop_jit,
     'aten::baddbmm': baddbmm_flop_jit,
+    'aten::addmm_': addmm_flop_jit,
 }
 
 

@@ -134,6 +134,12 @@ def build_revcolv2(size: str, img: int, tiny: bool = False,
     return RevColV2(arch=size, img_size=img, **kwargs)
 
 
+def _addmm_inplace_flops(self_shape, a_shape, b_shape, *args,
+                         out_shape=None, **kwargs) -> int:
+    """FLOPs (2 per multiply-add, torch's convention) of ``addmm_``."""
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
 def count_macs(model: torch.nn.Module, x: torch.Tensor):
     """Multiply-adds of ``model(x)`` (FLOPs in the fvcore convention of the
     ``get_flops`` tools) and the counter used: mmengine's
@@ -160,7 +166,11 @@ def count_macs(model: torch.nn.Module, x: torch.Tensor):
             from torch.utils.flop_counter import FlopCounterMode
         except ImportError:  # pragma: no cover - torch < 2.1
             return None, None
-        with FlopCounterMode(display=False) as counter:
+        # torch counts addmm but not the in-place addmm_ RevColV2
+        # accumulates projections with
+        inplace = {torch.ops.aten.addmm_: _addmm_inplace_flops}
+        with FlopCounterMode(display=False,
+                             custom_mapping=inplace) as counter:
             model(x)
         return counter.get_total_flops() / 2, 'torch'
 
