@@ -131,8 +131,16 @@ class TransformerBlock(nn.Module):
         accumulates both residual branches into ``x``."""
         x = self._residual(x, self.attn.attend(self.norm1(x)),
                            self.attn.proj, inplace)
-        return self._residual(x, self.mlp.layers[0](self.norm2(x)),
-                              self.mlp.layers[1], inplace)
+        # mmcv's FFN as build_mlp makes it: Linear, GELU, (dropout 0),
+        # Linear; without grad the GELU overwrites its input
+        fc1, act = self.mlp.layers[0][0], self.mlp.layers[0][1]
+        hidden = fc1(self.norm2(x))
+        if inplace:
+            hidden = torch.ops.aten.gelu_(hidden,
+                                          approximate=act.approximate)
+        else:
+            hidden = act(hidden)
+        return self._residual(x, hidden, self.mlp.layers[1], inplace)
 
     def _residual(self, x: torch.Tensor, h: torch.Tensor, linear: nn.Linear,
                   inplace: bool) -> torch.Tensor:
