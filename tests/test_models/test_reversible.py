@@ -448,6 +448,22 @@ def test_memory_benchmark_rows_and_ratios(tmp_path):
     assert len(logged) == 2 and logged[0].startswith('model')
 
 
+def test_memory_benchmark_under_autocast_reports_autocast_error():
+    """Under autocast the plain row's grad err is autocast's own error
+    against fp32 (what the reversible modes' error compares with)."""
+    from analysis_lib import benchmark_memory
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        results = benchmark_memory({'tiny': lambda n: v2(n, 1)}, columns=[2],
+                                   img_size=32, steps=1, warmup=0,
+                                   keep_every=(1, ), log=lambda line: None)
+    m = results[0].modes
+    # bf16 keeps 8 mantissa bits: gradients move by well over fp32 rounding
+    assert 1e-4 < m['plain'].grad_error < 0.5
+    # every column kept: nothing rebuilt, the recomputation repeats the
+    # forward under the same autocast
+    assert m['keep1'].grad_error < 1e-6
+
+
 def test_memory_benchmark_tool_cli(tmp_path):
     import subprocess
     import sys

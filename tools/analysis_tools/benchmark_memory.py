@@ -21,6 +21,9 @@ frozen columns.
     python tools/analysis_tools/benchmark_memory.py --pretrain v2-b \
         --img-size 224 --batch-size 2   # masked pre-training step (75%)
 
+Under ``--amp`` the ``plain`` row's grad err is autocast's own error (plain
+autocast against plain fp32), to compare with what the reversible modes add.
+
 ``--pretrain MODEL`` measures instead the masked-image-modeling step of the
 real arch (``out_type='masked'``): saved bytes, the process's peak resident
 memory growth during the step (and ``torch.cuda.max_memory_allocated`` on a

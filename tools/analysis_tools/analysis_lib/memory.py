@@ -6,6 +6,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 
+from mmrevcol.utils import compat
 from mmrevcol.models.reversible import (check_keep_every, reconstruction_errors,
                                  saved_tensor_bytes)
 
@@ -22,7 +23,9 @@ class ModeResult(NamedTuple):
             rebuilt columns (:func:`reconstruction_errors`; with nothing kept
             it is the first column's), ``None`` for plain autograd.
         grad_error (float | None): ``||g - g_plain|| / ||g_plain||`` over all
-            backbone gradients of the mode (``None`` for plain autograd).
+            backbone gradients of the mode; for plain autograd ``None``, or,
+            under autocast, autocast's own error (plain autocast against
+            plain fp32).
     """
     saved: int
     peak: int
@@ -165,6 +168,12 @@ def benchmark_memory(builders: Dict[str, Callable[[int], torch.nn.Module]],
                                            {n: ref[n] for n in grads})
                 else:
                     ref = grads
+                    if compat.autocast_enabled(x.device.type):
+                        # autocast's own error: plain autocast vs plain fp32
+                        with torch.autocast(x.device.type, enabled=False):
+                            fp32 = _step(model, x, 1, 0)[3]
+                        grad_err = _grad_error(grads, fp32)
+                        del fp32
                 measured[mode] = ModeResult(saved, peak, secs, recon,
                                             grad_err)
                 del grads
