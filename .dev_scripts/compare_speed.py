@@ -10,7 +10,8 @@ reversible. Variants: ``base`` (the ``--base`` revision, checked out into a
 temporary git worktree), ``head`` (this tree), and ``head`` with one fast
 path switched off: ``no-fuse`` (the level input and the residual
 projections as separate Linear layers and adds, the autocast path) and
-``no-rng-skip`` (the RNG state captured for every level). Every measurement
+``no-rng-skip`` (the RNG state captured for every level; training rows
+only). Every measurement
 runs in a fresh process, the variants alternate ``--repeat`` times and the
 table keeps each one's fastest, so a slow minute of the machine hits all of
 them alike. Run it alone on the machine: two timing jobs on 2 cores slow
@@ -125,6 +126,9 @@ def main(argv=None):
                 for variant in variants:
                     if row == 'vit' and variant != 'head':
                         continue
+                    if variant == 'no-rng-skip' and not row.startswith(
+                            'train'):
+                        continue  # inference captures no RNG state
                     out = subprocess.run(
                         [sys.executable, osp.abspath(__file__), '--iters',
                          str(args.iters), '--child', srcs[variant], row,
