@@ -35,14 +35,28 @@ def run_tool_step(parser, step, *args, **kwargs):
     a checkpoint the run loads once the runner is built (``load_from``,
     ``--resume``, ``init_cfg=dict(type='Pretrained')``) that cannot be used
     ends the tool with its one-line error (exit status 2, as a usage error)
-    instead of a traceback; everything else propagates."""
+    instead of a traceback; everything else propagates. A process group the
+    launched tool initialised is destroyed when the step ends."""
     from mmrevcol.engine.checkpoint_compat import CheckpointFileError
     from mmrevcol.models.checkpoint import CheckpointKeyError
     try:
         return step(*args, **kwargs)
     except (CheckpointFileError, CheckpointKeyError) as err:
         parser.exit(2, f'{parser.prog}: error: {error_message(err)}\n')
+    finally:
+        _destroy_process_group()
 
+
+def _destroy_process_group() -> None:
+    """Destroy the default process group a launched tool initialised.
+
+    Left to interpreter shutdown, gloo's worker threads can abort a rank
+    that finished its work (``terminate called without an active
+    exception``, exit code -6: pytorch/pytorch#190489), which torchrun then
+    reports as a failed run."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def add_launcher_args(parser) -> None:

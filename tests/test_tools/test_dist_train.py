@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmrevcol.datasets.toy import make_toy_data
@@ -98,3 +99,33 @@ def test_two_cpu_processes_equal_one_process(tmp_path):
         if moved > 0:
             worst_ratio = max(worst_ratio, diff / moved)
     assert worst_ratio < 1e-2, worst_ratio
+
+
+def test_tool_step_destroys_the_process_group(tmp_path):
+    """tools/train.py and tools/test.py destroy the process group their
+    launcher made before the interpreter exits (left to shutdown, gloo's
+    threads can abort a rank that finished: exit code -6)."""
+    import argparse
+
+    import torch.distributed as dist
+
+    from mmrevcol import apis
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    try:
+        assert apis.run_tool_step(argparse.ArgumentParser(),
+                                  lambda x: x + 1, 41) == 42
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    # and a failing step still destroys it
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store2',
+                            rank=0, world_size=1)
+
+    def fail():
+        raise RuntimeError('step failed')
+
+    with pytest.raises(RuntimeError, match='step failed'):
+        apis.run_tool_step(argparse.ArgumentParser(), fail)
+    assert not dist.is_initialized()
