@@ -46,6 +46,15 @@ def resize_pos_embed(pos_embed: torch.Tensor, src_shape: Tuple[int, int],
     return grid.permute(0, 2, 3, 1).reshape(1, -1, c)
 
 
+def _fused_ok(device_type: str) -> bool:
+    """Whether the eager fast paths (GEMMs accumulating into the residual
+    stream, in-place updates) may run: not under autocast (its GEMMs run in
+    low precision, an in-place one would run in fp32) and not while dynamo
+    traces (the compiler fuses on its own, and torch 2.1's inductor cannot
+    lower an ``addmm`` onto a view)."""
+    return not (compat.autocast_enabled(device_type) or compat.is_compiling())
+
+
 class Attention(nn.Module):
     """Multi-head self-attention on ``(B, H, W, C)`` maps (or ``(B, N, C)``
     token sequences, global only), global or in non-overlapping windows
@@ -168,7 +177,7 @@ class TransformerBlock(nn.Module):
             if inplace:
                 return x.addcmul_(branch, scale)
             return torch.addcmul(x, branch, scale)
-        if compat.autocast_enabled(x.device.type):
+        if not _fused_ok(x.device.type):
             branch = linear(h)
             return x.add_(branch) if inplace else x + branch
         c = x.shape[-1]
@@ -219,9 +228,7 @@ class V2Level(nn.Module):
                 ) -> torch.Tensor:
         if not self.prev_levels:
             x = self.norm_same(same)
-        elif compat.autocast_enabled(same.device.type):
-            # autocast runs the projection in low precision: keep it a
-            # Linear (an in-place GEMM would run in fp32)
+        elif not _fused_ok(same.device.type):
             x = self.norm_same(same) + self.proj_prev(
                 self.norm_prev(prev[self.prev_levels[0]]))
         else:
@@ -238,7 +245,7 @@ class V2Level(nn.Module):
                                  self.proj_prev.weight.t())
         # without grad, x is this level's own buffer (made above, never an
         # input): the blocks may accumulate into it
-        inplace = not torch.is_grad_enabled()
+        inplace = not torch.is_grad_enabled() and not compat.is_compiling()
         for block in self.blocks:
             x = block(x, inplace)
         return x
