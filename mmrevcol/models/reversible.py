@@ -437,8 +437,8 @@ def _check_rebuilt_finite(flags: Sequence[RebuiltFlag],
     The per-level flags are computed on the device as the backward goes;
     this is the one host sync (``.item()``) of the check, once per
     backward; the forward's saved states are only looked at when a rebuilt
-    one is non-finite. A non-finite forward (a NaN loss, an inf input) is left to
-    the training loop's own guard
+    one is non-finite. A non-finite forward (a NaN loss, an inf input) is
+    left to the training loop's own guard
     (:class:`~mmrevcol.engine.hooks.NonFiniteGuardHook`): rebuilding from
     non-finite states is then expected.
     """
@@ -450,7 +450,7 @@ def _check_rebuilt_finite(flags: Sequence[RebuiltFlag],
     # failure path only: were the forward's states finite?
     if not all(bool(_all_finite(t).item()) for t in saved):
         return
-    # failure path only: find the first state rebuilt non-finite (the
+    # find the first state rebuilt non-finite (the
     # backward walks from the last column down, so it is where the
     # reconstruction broke; the columns below inherit it)
     first = flags[int((~rebuilt_ok).nonzero()[0].item())]

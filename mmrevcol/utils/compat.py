@@ -90,12 +90,12 @@ def autocast_state(device_type: str) -> Tuple[bool, Optional[torch.dtype]]:
         dtype=dtype, enabled=enabled)`` takes to restore the state.
     """
     if AUTOCAST_TAKES_DEVICE_TYPE:
-        return (torch.is_autocast_enabled(device_type),
+        return (autocast_enabled(device_type),
                 torch.get_autocast_dtype(device_type))
     if device_type == 'cpu':
-        return torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+        return autocast_enabled('cpu'), torch.get_autocast_cpu_dtype()
     if device_type == 'cuda':
-        return torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()
+        return autocast_enabled('cuda'), torch.get_autocast_gpu_dtype()
     raise ValueError(f'torch {torch.__version__} reports the autocast state '
                      f'of cpu and cuda only, not of {device_type!r}')
 
