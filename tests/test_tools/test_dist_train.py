@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -129,3 +130,42 @@ def test_tool_step_destroys_the_process_group(tmp_path):
     with pytest.raises(RuntimeError, match='step failed'):
         apis.run_tool_step(argparse.ArgumentParser(), fail)
     assert not dist.is_initialized()
+
+
+def test_tool_step_frees_the_finished_run_before_exit(tmp_path):
+    """What a distributed step leaves in reference cycles (the runner, the
+    DDP wrapper, its reducer and last gloo works) is freed when the tool
+    step ends, not at interpreter shutdown, where its destructors could
+    abort the rank (exit code -6)."""
+    import argparse
+    import gc
+    import weakref
+
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from mmrevcol import apis
+
+    refs = []
+
+    def step():
+        holder = types.SimpleNamespace()
+        holder.cycle = holder  # freed only by the cycle collector
+        holder.ddp = DistributedDataParallel(torch.nn.Linear(3, 2))
+        holder.ddp(torch.ones(4, 3)).sum().backward()
+        refs.append(weakref.ref(holder.ddp))
+        return 'done'
+
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    enabled = gc.isenabled()
+    gc.disable()  # only the step's own collection may free the cycle
+    try:
+        assert apis.run_tool_step(argparse.ArgumentParser(), step) == 'done'
+        assert not dist.is_initialized()
+        assert refs[0]() is None
+    finally:
+        if enabled:
+            gc.enable()
+        if dist.is_initialized():
+            dist.destroy_process_group()
