@@ -346,5 +346,6 @@ def test_peak_process_memory_of_a_step_in_a_fresh_process():
     plain = peak_rss_of_step(kwargs, 128, 4, reversible=False, keep=None)
     rev = peak_rss_of_step(kwargs, 128, 4, reversible=True, keep=None)
     # all 6 columns' activations against the recomputation of one at a time
-    # (measured 112 MB vs 70 MB: the rest is the step's transient buffers)
-    assert plain > 1.3 * rev > 0, (plain, rev)
+    # (measured 86-90 MB vs 32-37 MB on torch 2.1 and 2.13, +- 0.1 MB
+    # between runs: the rest is the step's transient buffers)
+    assert plain > 2 * rev > 0, (plain, rev)
