@@ -342,7 +342,9 @@ def peak_rss_of_step(kwargs: dict, img_size: int, batch_size: int,
     follows the live tensors. With glibc's adaptive threshold, freed
     tensors stayed resident in the heap and the reversible step's peak
     varied from 55 to 82 MB between identical runs of the test's toy step
-    (fixed: 32.0 +- 0.1 MB). Linux (glibc) only."""
+    (fixed: 32.0 +- 0.1 MB on a quiet machine). Late in the test suite both
+    modes' peaks came out ~22 MB higher with the same difference: compare
+    modes by difference, or in one run. Linux (glibc) only."""
     import json
     import os
     import subprocess
