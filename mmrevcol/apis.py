@@ -59,7 +59,7 @@ def _destroy_process_group() -> None:
     exit code -6: pytorch/pytorch#190489, #179291), which torchrun then
     reports as a failed run. Destroying the group alone was not enough:
     3 of 6 two-process toy runs (tools/dist_train.sh, gloo) still aborted;
-    with the collection, 0 of 18."""
+    with the collection, 0 of 34 (half of them two loops side by side)."""
     import gc
 
     import torch.distributed as dist
