@@ -9,6 +9,9 @@ same two samples at every step (the InfiniteSampler deals one shuffled
 stream to the ranks in turn), so after N iterations the weights agree up to
 float32 rounding (DDP sums the two gradients in another order).
 """
+import argparse
+import gc
+import itertools
 import os
 import os.path as osp
 import signal
@@ -16,10 +19,14 @@ import socket
 import subprocess
 import sys
 import types
+import weakref
 
 import pytest
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
+from mmrevcol import apis
 from mmrevcol.datasets.toy import make_toy_data
 from mmrevcol.engine.checkpoint_compat import load_mmengine_checkpoint
 from tests.helpers import ROOT, data_root_options
@@ -102,27 +109,32 @@ def test_two_cpu_processes_equal_one_process(tmp_path):
     assert worst_ratio < 1e-2, worst_ratio
 
 
-def test_tool_step_destroys_the_process_group(tmp_path):
+@pytest.fixture
+def one_rank_group(tmp_path):
+    """Calls initialise a one-process gloo group, as a launcher would; a
+    group the test leaves initialised is destroyed after it."""
+    stores = itertools.count()
+
+    def init():
+        dist.init_process_group(
+            'gloo', init_method=f'file://{tmp_path}/store{next(stores)}',
+            rank=0, world_size=1)
+
+    yield init
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def test_tool_step_destroys_the_process_group(one_rank_group):
     """tools/train.py and tools/test.py destroy the process group their
     launcher made before the interpreter exits (left to shutdown, gloo's
     threads can abort a rank that finished: exit code -6)."""
-    import argparse
-
-    import torch.distributed as dist
-
-    from mmrevcol import apis
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
-                            rank=0, world_size=1)
-    try:
-        assert apis.run_tool_step(argparse.ArgumentParser(),
-                                  lambda x: x + 1, 41) == 42
-        assert not dist.is_initialized()
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    one_rank_group()
+    assert apis.run_tool_step(argparse.ArgumentParser(),
+                              lambda x: x + 1, 41) == 42
+    assert not dist.is_initialized()
     # and a failing step still destroys it
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store2',
-                            rank=0, world_size=1)
+    one_rank_group()
 
     def fail():
         raise RuntimeError('step failed')
@@ -132,20 +144,11 @@ def test_tool_step_destroys_the_process_group(tmp_path):
     assert not dist.is_initialized()
 
 
-def test_tool_step_frees_the_finished_run_before_exit(tmp_path):
+def test_tool_step_frees_the_finished_run_before_exit(one_rank_group):
     """What a distributed step leaves in reference cycles (the runner, the
     DDP wrapper, its reducer and last gloo works) is freed when the tool
     step ends, not at interpreter shutdown, where its destructors could
     abort the rank (exit code -6)."""
-    import argparse
-    import gc
-    import weakref
-
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-
-    from mmrevcol import apis
-
     refs = []
 
     def step():
@@ -156,8 +159,7 @@ def test_tool_step_frees_the_finished_run_before_exit(tmp_path):
         refs.append(weakref.ref(holder.ddp))
         return 'done'
 
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
-                            rank=0, world_size=1)
+    one_rank_group()
     enabled = gc.isenabled()
     gc.disable()  # only the step's own collection may free the cycle
     try:
@@ -167,5 +169,3 @@ def test_tool_step_frees_the_finished_run_before_exit(tmp_path):
     finally:
         if enabled:
             gc.enable()
-        if dist.is_initialized():
-            dist.destroy_process_group()
